@@ -1,0 +1,80 @@
+"""Messages between the event loop and shard actors.
+
+Every message is a small ``__slots__`` object.  A message that expects an
+answer carries its own completion: the shard fills in the result and hands the
+message to the `LoopBridge`, which calls ``complete()`` on the event loop
+thread.  No thread ever blocks on another: shards never wait, the loop never
+calls ``Future.get()``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Batch", "Call", "Tick"]
+
+
+class Batch:
+    """Commands of one connection for one shard, parsed in one read burst.
+
+    ``items`` are ``(handler, argv, sink, index)`` in parse order; the shard
+    runs them in that order against database ``db``.  For ``sink is None`` the
+    encoded reply (protocol ``proto``) is appended to ``replies``; otherwise the
+    raw value goes to ``raws`` and, on the loop, to ``sink.deliver(index, v)``
+    (parts of multi-shard commands, coordinator hops).
+
+    The connection's reply sequencer holds this object once per ``sink is
+    None`` item, in request order, and consumes ``replies`` through ``cursor``:
+    replies of one batch are always consumed in the order they were produced.
+    """
+
+    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "t0")
+
+    def __init__(self, owner, db: int, proto: int):
+        self.owner = owner          # loop-side object with batch_done(batch)
+        self.db = db
+        self.proto = proto
+        self.items: list = []
+        self.replies: list | None = None   # set by the shard when done
+        self.raws: list | None = None
+        self.cursor = 0
+        self.t0 = 0
+
+    def take(self):
+        """Next ready reply for the sequencer, or None while executing."""
+        r = self.replies
+        if r is None:
+            return None
+        v = r[self.cursor]
+        self.cursor += 1
+        return v
+
+    def complete(self):
+        return self.owner.batch_done(self)
+
+
+class Call:
+    """Run ``fn(shard, *args)`` on a shard; ``done(result)`` runs on the loop.
+
+    Used for administrative work (INFO, DBSIZE parts, dashboard snapshots).
+    If ``fn`` raises, ``done`` receives the exception object.
+    """
+
+    __slots__ = ("fn", "args", "done", "result")
+
+    def __init__(self, fn, args, done):
+        self.fn = fn
+        self.args = args
+        self.done = done
+        self.result = None
+
+    def complete(self):
+        self.done(self.result)
+        return None
+
+
+class Tick:
+    """Periodic housekeeping (active expiry); sent by the loop's timer."""
+
+    __slots__ = ()
+
+
+TICK = Tick()

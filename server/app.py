@@ -1,0 +1,241 @@
+"""The server process: shard actors, the listener, timers, shutdown.
+
+`Server` owns everything that lives on the event loop: the config, the client
+registry, server-wide stats.  Shard actors own the data.  The loop reaches a
+shard only by message (``inboxes[i](msg)``) and gets answers back through the
+`LoopBridge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+
+import pykka
+
+from actors.bridge import LoopBridge
+from actors.messages import TICK, Call
+from actors.shard import ShardActor
+from actors.slots import SlotMap
+
+from .config import Config
+from .connection import Client
+
+__all__ = ["Server", "run"]
+
+log = logging.getLogger("shardis")
+
+VERSION = "7.0.15"          # the Redis version whose behaviour we follow
+SHARDIS_VERSION = "0.1.0"
+
+
+class ServerStats:
+    def __init__(self):
+        self.connections_received = 0
+        self.commands_closed = 0      # commands of clients that have gone
+        self.rejected = 0
+        self.rejected_conns = 0
+        self.ops_samples: list[tuple[float, int]] = []
+        self.net_in_closed = 0
+        self.net_out_closed = 0
+
+
+class Server:
+    def __init__(self, config: Config):
+        self.config = config
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.bridge: LoopBridge | None = None
+        self.shards: list = []
+        self.inboxes: list = []
+        self.slotmap = SlotMap(config.shards)
+        self.clients: dict[int, Client] = {}
+        self._next_id = 0
+        self.stats = ServerStats()
+        self.started = time.time()
+        self.started_mono = time.monotonic()
+        self.listener = None
+        self.port = config.port
+        self.stopping: asyncio.Event | None = None
+        self.shutdown_reason = None
+        self._tick_handle = None
+        self.run_id = os.urandom(20).hex()
+        self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        self.bridge = LoopBridge(self.loop)
+        for i in range(self.config.shards):
+            ref = ShardActor.start(i, self.config.databases, self.bridge)
+            self.shards.append(ref)
+            self.inboxes.append(ref.tell)
+        self.listener = await self.loop.create_server(
+            lambda: Client(self), host=self.config.bind.split()[0] or None,
+            port=self.config.port, reuse_address=True, backlog=511)
+        self.port = self.listener.sockets[0].getsockname()[1]
+        self._schedule_tick()
+        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shards",
+                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, self.config.shards)
+
+    def _schedule_tick(self) -> None:
+        hz = max(1, int(self.config.hz))
+        self._tick_handle = self.loop.call_later(1.0 / hz, self._tick)
+
+    def _tick(self) -> None:
+        for tell in self.inboxes:
+            try:
+                tell(TICK)
+            except pykka.ActorDeadError:
+                pass
+        now = time.monotonic()
+        s = self.stats.ops_samples
+        s.append((now, self.total_commands()))
+        if len(s) > 64:
+            del s[:32]
+        if self.config.timeout:
+            limit = time.time() - self.config.timeout
+            for c in list(self.clients.values()):
+                if c.last_interaction < limit and not c.blocked and c.multi is None:
+                    c.kill()
+        self._schedule_tick()
+
+    async def serve(self) -> None:
+        await self.stopping.wait()
+        await self._close()
+
+    def request_shutdown(self, reason: str = "signal") -> None:
+        if self.shutdown_reason is None:
+            self.shutdown_reason = reason
+            log.info("Shutting down (%s)", reason)
+            self.stopping.set()
+
+    async def _close(self) -> None:
+        if self._tick_handle:
+            self._tick_handle.cancel()
+        if self.listener is not None:
+            self.listener.close()
+        # let in-flight replies reach their clients (bounded wait)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            busy = [c for c in self.clients.values()
+                    if (len(c.seq) or c.pending_output()) and not c.closed]
+            if not busy:
+                break
+            await asyncio.sleep(0.01)
+        for c in list(self.clients.values()):
+            if c.transport is not None and not c.closed:
+                c.transport.close()
+        await asyncio.sleep(0)
+        await self.loop.run_in_executor(None, self.stop_actors)
+
+    def stop_actors(self) -> None:
+        for ref in self.shards:
+            try:
+                ref.stop(block=True, timeout=5)
+            except Exception:  # noqa: BLE001 - already dead or timed out
+                pass
+
+    # ---------------------------------------------------------------- clients
+    def next_client_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def client_connected(self, c: Client) -> None:
+        self.stats.connections_received += 1
+        if len(self.clients) >= self.config.maxclients:
+            self.stats.rejected_conns += 1
+            c.transport.write(b"-ERR max number of clients reached\r\n")
+            c.closing = True
+            c.transport.close()
+            return
+        self.clients[c.id] = c
+        if self.config.tcp_keepalive:
+            sock = c.transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                    if hasattr(socket, "TCP_KEEPIDLE"):
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE,
+                                        int(self.config.tcp_keepalive))
+                except OSError:
+                    pass
+        for hook in self.extensions.get("on_connect", ()):
+            hook(c)
+
+    def client_disconnected(self, c: Client) -> None:
+        if self.clients.pop(c.id, None) is not None:
+            self.stats.commands_closed += c.cmds_processed
+            self.stats.net_in_closed += c.net_in
+            self.stats.net_out_closed += c.net_out
+        for hook in self.extensions.get("on_disconnect", ()):
+            hook(c)
+
+    def total_commands(self) -> int:
+        return self.stats.commands_closed + sum(c.cmds_processed for c in self.clients.values())
+
+    # ---------------------------------------------------------------- shard calls
+    def call_shard(self, s: int, fn, *args) -> asyncio.Future:
+        """Run ``fn(shard, *args)`` on shard s; a loop future with the result."""
+        fut = self.loop.create_future()
+
+        def done(result, fut=fut):
+            if fut.done():
+                return
+            if isinstance(result, BaseException):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+        try:
+            self.inboxes[s](Call(fn, args, done))
+        except pykka.ActorDeadError as e:
+            fut.set_exception(e)
+        return fut
+
+    async def call_all(self, fn, *args) -> list:
+        return list(await asyncio.gather(*[self.call_shard(s, fn, *args)
+                                           for s in range(len(self.shards))]))
+
+
+def setup_logging(level: str) -> None:
+    lv = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
+          "warning": logging.WARNING, "nothing": logging.CRITICAL}.get(level, logging.INFO)
+    logging.basicConfig(level=lv, format="%(asctime)s %(levelname).1s %(name)s: %(message)s")
+
+
+async def _main(config: Config, ready=None) -> Server:
+    # importing the command modules fills the command table
+    from . import commands  # noqa: F401
+    server = Server(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, server.request_shutdown, sig.name)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if ready is not None:
+        ready(server)
+    await server.serve()
+    return server
+
+
+def run(config: Config) -> int:
+    setup_logging(config.loglevel)
+    try:
+        import uvloop
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    try:
+        with runner:
+            runner.run(_main(config))
+    except OSError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    log.info("Shardis is now ready to exit, bye bye...")
+    return 0

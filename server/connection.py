@@ -1,0 +1,469 @@
+"""One client connection: read, parse, route, dispatch, reply in order.
+
+`Client` is an ``asyncio.Protocol``: the loop calls ``data_received`` when
+bytes arrive (notification-driven reads; no reserved read buffer).  For each
+complete request it looks the command up in the table and either
+
+* appends ``(handler, argv)`` to the current `Batch` of the shard that owns
+  the key (one Batch per shard per read burst; all are sent when the burst
+  has been parsed), or
+* splits it across shards (MGET, DEL, ...) with a `Pending` merging parts, or
+* runs it on the loop (connection/server commands), or
+* starts a coordinator coroutine for work spanning shards in several hops.
+
+Every request appends exactly one entry to the `ReplySequencer`; replies are
+written in request order, ready prefixes coalesced into one ``write``.
+
+Ordering invariants
+    1. Messages from one connection to one shard are sent in parse order and a
+       shard runs its mailbox in FIFO order, so a connection always sees its
+       own earlier writes (per-key program order).
+    2. A *barrier* command (coordinator, blocking, EXEC across shards) is
+       dispatched only after everything parsed before it has been sent, and
+       requests parsed after it are parked (``parked``) until it finishes.
+    3. State changes made on the loop (SELECT, HELLO) apply to requests parsed
+       after them: the current Batch is sent and a new one started whenever
+       ``db`` or ``proto`` changes, since a Batch carries one db and protocol.
+
+Backpressure: the transport's write buffer has a high-water mark; when it is
+passed asyncio calls ``pause_writing`` and we stop reading this client until
+``resume_writing``.  Reading also pauses while too many replies are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from types import CoroutineType
+
+from actors.messages import Batch
+from actors.sequencer import Pending, ReplySequencer
+
+from .protocol import (OK, CommandError, Err, ProtocolError, Raw, RequestReader,
+                       encode)
+from .router import FANOUTS
+from .table import TABLE, Route
+
+__all__ = ["Client"]
+
+log = logging.getLogger("shardis.conn")
+
+MAX_INFLIGHT = 20000          # entries waiting for replies before reading pauses
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+WRITE_LOW_WATER = 1024 * 1024
+
+# commands allowed while a MULTI is open that are not queued
+_MULTI_DIRECT = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+
+
+def _lookup(name: bytes):
+    spec = TABLE.get(name)
+    if spec is None:
+        spec = TABLE.get(name.lower())
+    return spec
+
+
+def unknown_command_error(argv: list[bytes]) -> Err:
+    args = " ".join("'%s'" % a[:128].decode("utf-8", "replace") for a in argv[1:])
+    name = argv[0][:128].decode("utf-8", "replace")
+    return Err(("ERR unknown command '%s', with args beginning with: %s" % (name, args)
+                + (" " if args else "")).encode())
+
+
+def arity_error(name: str) -> Err:
+    return Err(b"ERR wrong number of arguments for '%s' command" % name.encode())
+
+
+class FutureSink:
+    """Delivers a hop's raw result into an asyncio future (coordinators)."""
+    __slots__ = ("fut",)
+
+    def __init__(self, fut):
+        self.fut = fut
+
+    def deliver(self, _i, v):
+        if not self.fut.done():
+            self.fut.set_result(v)
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, server):
+        self.server = server
+        self.id = server.next_client_id()
+        self.transport = None
+        self.reader = RequestReader(server.config.proto_max_bulk_len)
+        self.seq = ReplySequencer()
+        self.nshards = len(server.shards)
+        self.shard_of = server.slotmap.shard_of
+        self.inboxes = server.inboxes
+        self.batches: list = [None] * self.nshards
+        self.dirty_shards: list[int] = []
+        self.parked: deque = deque()
+        self.barrier = 0
+        self.db = 0
+        self.proto = 2
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.addr = "?"
+        self.laddr = "?"
+        self.fd = -1
+        self.created = time.time()
+        self.last_interaction = self.created
+        self.last_cmd = b"NULL"
+        self.flush_scheduled = False
+        self.closing = False          # close once all replies are written
+        self.closed = False
+        self.read_paused: set[str] = set()
+        self.multi: list | None = None   # queued (spec, argv) while in MULTI
+        self.multi_error = False
+        self.watching = None
+        self.flags = b"N"
+        self.cmds_processed = 0
+        self.net_in = 0
+        self.net_out = 0
+        self.blocked = False
+
+    # ------------------------------------------------------------ transport
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.addr = _fmt_addr(peer)
+        self.laddr = _fmt_addr(sock)
+        s = transport.get_extra_info("socket")
+        self.fd = s.fileno() if s is not None else -1
+        self.server.client_connected(self)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.server.client_disconnected(self)
+
+    def pause_writing(self):
+        self._pause("backpressure")
+
+    def resume_writing(self):
+        self._resume("backpressure")
+
+    def _pause(self, why: str):
+        if not self.read_paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.read_paused.add(why)
+
+    def _resume(self, why: str):
+        if why in self.read_paused:
+            self.read_paused.discard(why)
+            if not self.read_paused and not self.closed and self.transport is not None:
+                self.transport.resume_reading()
+
+    def pending_output(self) -> int:
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None and not self.closed else 0
+
+    # ------------------------------------------------------------ input
+    def data_received(self, data: bytes):
+        if self.closing:
+            return
+        self.net_in += len(data)
+        self.last_interaction = time.time()
+        reader = self.reader
+        reader.feed(data)
+        try:
+            while True:
+                argv = reader.next()
+                if argv is None:
+                    break
+                if self.barrier or self.parked:
+                    self.parked.append(argv)
+                    continue
+                self.execute(argv)
+                if self.closing:
+                    break
+        except ProtocolError as e:
+            self.protocol_error(str(e))
+        self.send_batches()
+        self.flush()
+        if len(self.seq) > MAX_INFLIGHT:
+            self._pause("inflight")
+
+    def protocol_error(self, msg: str):
+        self.send_batches()
+        self.seq.entries.append(encode(Err(b"ERR Protocol error: " + msg.encode())))
+        self.closing = True
+        self.parked.clear()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    # ------------------------------------------------------------ routing
+    def execute(self, argv: list[bytes]) -> None:
+        spec = _lookup(argv[0])
+        self.cmds_processed += 1
+        if spec is None:
+            self.server.stats.rejected += 1
+            if self.multi is not None:
+                self.multi_error = True
+            return self.seq.entries.append(encode(unknown_command_error(argv)))
+        n = len(argv)
+        a = spec.arity
+        if n != a and (a >= 0 or n < -a):
+            spec_reject(spec)
+            if self.multi is not None:
+                self.multi_error = True
+            return self.seq.entries.append(encode(arity_error(spec.name)))
+        if spec.subcommands:
+            sub = spec.subcommands.get(argv[1].lower()) if n > 1 else None
+            if sub is None:
+                spec_reject(spec)
+                if self.multi is not None:
+                    self.multi_error = True
+                return self.seq.entries.append(encode(Err(
+                    b"ERR unknown subcommand '%b'. Try %b HELP."
+                    % (argv[1][:128], spec.name.upper().encode()))))
+            if not sub.arity_ok(n):
+                spec_reject(sub)
+                if self.multi is not None:
+                    self.multi_error = True
+                return self.seq.entries.append(encode(arity_error(sub.name)))
+            spec = sub
+        if self.multi is not None and spec.name not in _MULTI_NAMES:
+            return self.queue_multi(spec, argv)
+        self.dispatch(spec, argv)
+
+    def dispatch(self, spec, argv: list[bytes]) -> None:
+        """Route an arity-checked command; appends exactly one sequencer entry."""
+        self.last_cmd = spec.bname
+        spec.stats[0] += 1
+        route = spec.route
+        if route is Route.SHARD:
+            if spec.first_key == 1 and spec.last_key == 1:
+                s = self.shard_of(argv[1])
+            else:
+                keys = spec.keys(argv)
+                if not keys:
+                    s = 0
+                else:
+                    shard_of = self.shard_of
+                    s = shard_of(keys[0])
+                    for k in keys:
+                        if shard_of(k) != s:
+                            return self.multi_shard(spec, argv, keys)
+            b = self.batches[s]
+            if b is None:
+                b = self.batches[s] = Batch(self, self.db, self.proto)
+                self.dirty_shards.append(s)
+            b.items.append((spec.handler, argv, None, 0))
+            self.seq.entries.append(b)
+            return
+        if route is Route.CONN:
+            try:
+                v = spec.handler(self, argv)
+            except CommandError as e:
+                spec.stats[2] += 1
+                v = e.reply
+            if type(v) is CoroutineType:
+                return self.run_barrier(v)
+            if v is not DEFERRED:
+                self.seq.entries.append(encode(v, self.proto))
+            return
+        # Route.ALL: the handler runs on every shard, spec.merge combines
+        self.fan_all(spec.handler, argv, spec.merge)
+
+    # -- helpers for handlers ------------------------------------------------
+    def reply_now(self, value) -> None:
+        self.seq.entries.append(encode(value, self.proto))
+
+    def to_shard(self, s: int, fn, argv, sink=None, idx=0) -> None:
+        """Append one item to shard s's batch (no sequencer entry if sink)."""
+        b = self.batches[s]
+        if b is None:
+            b = self.batches[s] = Batch(self, self.db, self.proto)
+            self.dirty_shards.append(s)
+        b.items.append((fn, argv, sink, idx))
+        if sink is None:
+            self.seq.entries.append(b)
+
+    def fan_parts(self, parts, merge) -> Pending:
+        """Send ``(shard, fn, argv)`` parts; one sequencer entry for the merge."""
+        p = Pending(len(parts), merge, self.proto)
+        for i, (s, fn, argv) in enumerate(parts):
+            self.to_shard(s, fn, argv, p, i)
+        self.seq.entries.append(p)
+        return p
+
+    def fan_all(self, fn, argv, merge) -> Pending:
+        return self.fan_parts([(s, fn, argv) for s in range(self.nshards)], merge)
+
+    def multi_shard(self, spec, argv, keys) -> None:
+        if spec.fanout is not None:
+            return self.fan_parts(*FANOUTS[spec.fanout](self, spec, argv))
+        if spec.cross is not None:
+            return self.run_barrier(spec.cross(self, argv))
+        self.seq.entries.append(encode(Err(
+            b"CROSSSLOT Keys in request don't hash to the same slot"), self.proto))
+
+    # -- coordinators -------------------------------------------------------
+    def hop(self, s: int, fn, argv, db: int | None = None) -> asyncio.Future:
+        """Run ``fn(db, argv)`` on shard s now; a future with the raw result."""
+        fut = self.server.loop.create_future()
+        b = Batch(self, self.db if db is None else db, self.proto)
+        b.items.append((fn, argv, FutureSink(fut), 0))
+        self.inboxes[s](b)
+        return fut
+
+    def call_shard(self, s: int, fn, *args) -> asyncio.Future:
+        return self.server.call_shard(s, fn, *args)
+
+    def run_barrier(self, coro) -> None:
+        """Run a coroutine as a barrier: requests parsed after it wait."""
+        self.send_batches()
+        p = Pending(1, None, self.proto)
+        self.seq.entries.append(p)
+        self.barrier += 1
+        task = self.server.loop.create_task(coro)
+        task.add_done_callback(lambda t, p=p: self._barrier_done(t, p))
+
+    def _barrier_done(self, task, p: Pending) -> None:
+        self.barrier -= 1
+        if task.cancelled():
+            v = Err(b"ERR command cancelled")
+        else:
+            exc = task.exception()
+            if exc is None:
+                v = task.result()
+            elif isinstance(exc, CommandError):
+                v = exc.reply
+            else:
+                log.error("coordinator failed", exc_info=exc)
+                v = Err(b"ERR internal error: " + repr(exc).encode()[:200])
+        if v is not DEFERRED:
+            p.resolve(v)
+        if self.closed:
+            return
+        self.resume_parked()
+        self.flush()
+
+    def resume_parked(self) -> None:
+        parked = self.parked
+        while parked and not self.barrier and not self.closing:
+            self.execute(parked.popleft())
+        self.send_batches()
+        if not parked and "inflight" not in self.read_paused:
+            pass
+
+    # -- MULTI ----------------------------------------------------------------
+    def queue_multi(self, spec, argv) -> None:
+        if spec.flags and "nomulti" in spec.flags:
+            self.multi_error = True
+            return self.reply_now(Err(b"ERR Command not allowed inside a transaction"))
+        self.multi.append((spec, argv))
+        self.seq.entries.append(Raw(b"+QUEUED\r\n"))
+
+    # -- WATCH (see server/commands/transactions.py) -------------------------
+    def watch_dirty(self) -> bool:
+        return False
+
+    def unwatch(self) -> None:
+        self.watching = None
+
+    # ------------------------------------------------------------ output
+    def send_batches(self) -> None:
+        """Send this burst's batches, one message per shard."""
+        if self.dirty_shards:
+            batches = self.batches
+            inboxes = self.inboxes
+            for s in self.dirty_shards:
+                inboxes[s](batches[s])
+                batches[s] = None
+            self.dirty_shards = []
+
+    def set_db(self, db: int) -> None:
+        if db != self.db:
+            self.send_batches()
+            self.db = db
+
+    def set_proto(self, proto: int) -> None:
+        if proto != self.proto:
+            self.send_batches()
+            self.proto = proto
+
+    def batch_done(self, batch: Batch):
+        raws = batch.raws
+        if raws is not None:
+            j = 0
+            for _fn, _argv, sink, idx in batch.items:
+                if sink is not None:
+                    sink.deliver(idx, raws[j])
+                    j += 1
+        return None if self.closed else self
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        out = self.seq.drain()
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.net_out += len(data)
+            self.transport.write(data)
+        if self.closing and not self.seq.entries:
+            self.closed = True
+            self.transport.close()
+        elif "inflight" in self.read_paused and len(self.seq) < MAX_INFLIGHT // 2:
+            self._resume("inflight")
+
+    def kill(self) -> None:
+        """Close now (CLIENT KILL): pending replies are dropped."""
+        self.closing = True
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    # ------------------------------------------------------------ introspection
+    def state(self) -> str:
+        if self.blocked:
+            return "blocked"
+        if "backpressure" in self.read_paused:
+            return "paused"
+        if self.multi is not None:
+            return "multi"
+        return "reading" if not self.read_paused else "paused"
+
+    def info_line(self) -> str:
+        now = time.time()
+        flags = "x" if self.multi is not None else ("b" if self.blocked else "N")
+        return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+                f"name={self.name.decode('utf-8', 'replace')} "
+                f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
+                f"flags={flags} db={self.db} sub=0 psub=0 ssub=0 "
+                f"multi={-1 if self.multi is None else len(self.multi)} "
+                f"qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 "
+                f"oll={len(self.seq)} omem={self.pending_output()} "
+                f"tot-mem={self.pending_output()} events=r "
+                f"cmd={self.last_cmd.decode('utf-8', 'replace')} user=default redir=-1 "
+                f"resp={self.proto} lib-name={self.lib_name.decode('utf-8', 'replace')} "
+                f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}")
+
+
+class _Deferred:
+    """Returned by a CONN handler that has appended its own sequencer entry."""
+    __slots__ = ()
+
+
+DEFERRED = _Deferred()
+_MULTI_NAMES = {"exec", "discard", "multi", "watch", "quit", "reset"}
+
+
+def spec_reject(spec) -> None:
+    spec.stats[3] += 1
+
+
+def _fmt_addr(a) -> str:
+    if not a:
+        return "?"
+    if isinstance(a, tuple):
+        host = a[0]
+        if ":" in host:
+            return f"[{host}]:{a[1]}" if False else f"{host}:{a[1]}"
+        return f"{host}:{a[1]}"
+    return str(a)

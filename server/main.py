@@ -1,0 +1,69 @@
+"""``shardis`` command line: ``shardis [config-file] [--option value ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .config import Config, ConfigError, parse_config_file
+
+__all__ = ["main", "build_config"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shardis",
+        description="Shardis: a Redis-compatible in-memory server built on shard actors.",
+        epilog="Options may also come from a redis.conf-style file given as the first "
+               "argument; command-line options override it.")
+    p.add_argument("config_file", nargs="?", help="config file in redis.conf syntax")
+    p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default 6379; 0 picks a free port)")
+    p.add_argument("--shards", type=int,
+                   help="number of shard actors (default: CPU count, here %d)" % (os.cpu_count() or 1))
+    p.add_argument("--databases", type=int, help="number of databases for SELECT (default 16)")
+    p.add_argument("--loglevel", choices=["debug", "verbose", "notice", "warning", "nothing"],
+                   help="log verbosity (default notice)")
+    p.add_argument("--dashboard-port", type=int, dest="dashboard_port",
+                   help="port of the actor-debugging dashboard on --bind (default 0: off)")
+    p.add_argument("--requirepass", help="password clients must AUTH with")
+    p.add_argument("--maxclients", type=int, help="maximum simultaneous clients (default 10000)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="any other config option, as in redis.conf (repeatable)")
+    return p
+
+
+def build_config(argv: list[str]) -> Config:
+    args = _parser().parse_args(argv)
+    cfg = Config()
+    explicit_shards = False
+    if args.config_file:
+        for name, value in parse_config_file(args.config_file):
+            cfg.set(name, value, startup=True)
+            explicit_shards |= name == "shards"
+    for name in ("bind", "port", "shards", "databases", "loglevel", "dashboard_port",
+                 "requirepass", "maxclients"):
+        v = getattr(args, name)
+        if v is not None:
+            cfg.set(name.replace("_", "-"), str(v), startup=True)
+    for item in args.set:
+        name, _, value = item.partition("=")
+        cfg.set(name, value, startup=True)
+    if cfg.shards <= 0:
+        cfg.shards = os.cpu_count() or 1
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = build_config(sys.argv[1:] if argv is None else argv)
+    except (ConfigError, OSError) as e:
+        print(f"shardis: {e}", file=sys.stderr)
+        return 2
+    from .app import run
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run all of it.
+# Used by the README's quick start and by .ci/run (the same command).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# a Debian-started redis-server would hold port 6379; our tests use ephemeral ports
+python3 -m pip install -q -e '.[test]'
+exec python3 -m pytest "$@"
