@@ -21,7 +21,7 @@ import time
 
 from server.protocol import CommandError
 
-__all__ = ["Keyspace", "WRONGTYPE", "type_name"]
+__all__ = ["Keyspace", "WRONGTYPE", "type_name", "register_type", "encoding_of"]
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -35,6 +35,20 @@ def type_name(v) -> bytes:
 
 def register_type(cls: type, name: bytes) -> None:
     _TYPE_NAMES[cls] = name
+
+
+def encoding_of(v) -> bytes:
+    """OBJECT ENCODING: Redis's names (int/embstr/raw for strings; other value
+    classes answer through their ``redis_encoding()`` method)."""
+    if type(v) is bytes:
+        if len(v) <= 20:
+            try:
+                if str(int(v)).encode() == v and -(1 << 63) <= int(v) < (1 << 63):
+                    return b"int"
+            except ValueError:
+                pass
+        return b"embstr" if len(v) <= 44 else b"raw"
+    return v.redis_encoding()
 
 
 class Keyspace:

@@ -3,4 +3,5 @@
 Importing this package registers every command in `server.table.TABLE`.
 """
 
-from . import connection, keys, server, strings, transactions  # noqa: F401
+from . import (bitmaps, connection, hashes, hll, introspection, keys, lists,  # noqa: F401
+               server, sets, sort, strings, transactions, zsets)

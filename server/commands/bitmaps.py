@@ -1,0 +1,3 @@
+"""bitmaps commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""hashes commands."""
+
+from __future__ import annotations

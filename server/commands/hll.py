@@ -1,0 +1,3 @@
+"""hll commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sets commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sort commands."""
+
+from __future__ import annotations
