@@ -105,8 +105,20 @@ class Keyspace:
         raise CommandError(WRONGTYPE)
 
     def get_str(self, key: bytes):
-        v = self.get(key)
-        if v is None or type(v) is bytes:
+        # lookup() + get() inlined: this is GET's whole path
+        v = self.data.get(key)
+        if v is None:
+            self.misses += 1
+            return None
+        if self.expires:
+            t = self.expires.get(key)
+            if t is not None and t <= self.shard.now_ms:
+                self._expire_now(key)
+                self.misses += 1
+                return None
+        self.atime[key] = self.shard.clock
+        self.hits += 1
+        if type(v) is bytes:
             return v
         raise CommandError(WRONGTYPE)
 

@@ -63,10 +63,13 @@ class Server:
         self.shutdown_reason = None
         self._tick_handle = None
         self.run_id = os.urandom(20).hex()
+        self.fast_table: dict = {}
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        from .table import fast_table
+        self.fast_table = fast_table()
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.bridge = LoopBridge(self.loop)

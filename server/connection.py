@@ -38,7 +38,10 @@ import time
 from collections import deque
 from types import CoroutineType
 
+from binascii import crc_hqx
+
 from actors.messages import Batch
+from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
 from .protocol import (OK, CommandError, Err, ProtocolError, Raw, RequestReader,
@@ -58,10 +61,15 @@ WRITE_LOW_WATER = 1024 * 1024
 _MULTI_DIRECT = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 
 
+_LOOKUP_CACHE: dict = {}
+
+
 def _lookup(name: bytes):
-    spec = TABLE.get(name)
+    spec = _LOOKUP_CACHE.get(name)
     if spec is None:
-        spec = TABLE.get(name.lower())
+        spec = TABLE.get(name) or TABLE.get(name.lower())
+        if spec is not None and len(_LOOKUP_CACHE) < 4096:
+            _LOOKUP_CACHE[name] = spec   # only known names: bounded by case variants
     return spec
 
 
@@ -97,6 +105,7 @@ class Client(asyncio.Protocol):
         self.seq = ReplySequencer()
         self.nshards = len(server.shards)
         self.shard_of = server.slotmap.shard_of
+        self.slot_table = server.slotmap.table
         self.inboxes = server.inboxes
         self.batches: list = [None] * self.nshards
         self.dirty_shards: list[int] = []
@@ -171,19 +180,54 @@ class Client(asyncio.Protocol):
         self.last_interaction = time.time()
         reader = self.reader
         reader.feed(data)
+        # Hot path, inlined: single-key shard commands (GET, SET, INCR, ...)
+        # go straight into their shard's batch.  Everything else, and every
+        # request while a barrier/MULTI is active, takes execute().
+        fast = self.server.fast_table
+        slots = self.slot_table
+        batches = self.batches
+        append_entry = self.seq.entries.append
+        nfast = 0
+        spec = None
         try:
             while True:
                 argv = reader.next()
                 if argv is None:
                     break
-                if self.barrier or self.parked:
-                    self.parked.append(argv)
+                if self.barrier or self.parked or self.multi is not None:
+                    if self.barrier or self.parked:
+                        self.parked.append(argv)
+                    else:
+                        self.execute(argv)
                     continue
+                spec = fast.get(argv[0])
+                if spec is not None:
+                    n = len(argv)
+                    a = spec.arity
+                    if n == a or (a < 0 and n >= -a):
+                        key = argv[1]
+                        if b"{" in key:
+                            s = slots[key_slot(key)]
+                        else:
+                            s = slots[crc_hqx(key, 0) & 0x3FFF]
+                        b = batches[s]
+                        if b is None:
+                            b = batches[s] = Batch(self, self.db, self.proto)
+                            self.dirty_shards.append(s)
+                        b.items.append((spec.handler, argv, None, 0))
+                        append_entry(b)
+                        spec.stats[0] += 1
+                        nfast += 1
+                        continue
                 self.execute(argv)
                 if self.closing:
                     break
         except ProtocolError as e:
             self.protocol_error(str(e))
+        if nfast:
+            self.cmds_processed += nfast
+            if spec is not None:
+                self.last_cmd = spec.bname
         self.send_batches()
         self.flush()
         if len(self.seq) > MAX_INFLIGHT:

@@ -66,9 +66,8 @@ class CommandSpec:
     def fullname(self) -> str:
         return self.name
 
-    @property
-    def bname(self) -> bytes:
-        return self.name.encode()
+    def __post_init__(self):
+        self.bname = self.name.encode()
 
     def keys(self, argv: list[bytes]) -> list[bytes]:
         """The key arguments of one invocation, in order."""
@@ -135,6 +134,19 @@ def subcommand(parent: str, name: str, arity: int, flags=(), keys=(0, 0, 0),
         fn.spec = spec
         return fn
     return deco
+
+
+def fast_table() -> dict:
+    """Single-key shard commands by the exact bytes clients send (lower, UPPER,
+    Capitalized): the connection's inlined hot path looks them up directly."""
+    out = {}
+    for name, spec in TABLE.items():
+        if (spec.route == Route.SHARD and spec.first_key == 1 and spec.last_key == 1
+                and not spec.subcommands and spec.key_fn is None and spec.cross is None
+                and spec.fanout is None and abs(spec.arity) >= 2):
+            for v in (name, name.upper(), name.capitalize()):
+                out[v] = spec
+    return out
 
 
 def get_keys(spec: CommandSpec, argv: list[bytes]) -> list[bytes]:
