@@ -9,7 +9,7 @@ calls ``Future.get()``.
 
 from __future__ import annotations
 
-__all__ = ["Batch", "Call", "Tick"]
+__all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease"]
 
 
 class Batch:
@@ -26,17 +26,17 @@ class Batch:
     replies of one batch are always consumed in the order they were produced.
     """
 
-    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "t0")
+    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "tx")
 
-    def __init__(self, owner, db: int, proto: int):
+    def __init__(self, owner, db: int, proto: int, tx=None):
         self.owner = owner          # loop-side object with batch_done(batch)
+        self.tx = tx                # the Tx this hop belongs to (None: ordinary)
         self.db = db
         self.proto = proto
         self.items: list = []
         self.replies: list | None = None   # set by the shard when done
         self.raws: list | None = None
         self.cursor = 0
-        self.t0 = 0
 
     def take(self):
         """Next ready reply for the sequencer, or None while executing."""
@@ -58,13 +58,14 @@ class Call:
     If ``fn`` raises, ``done`` receives the exception object.
     """
 
-    __slots__ = ("fn", "args", "done", "result")
+    __slots__ = ("fn", "args", "done", "result", "tx")
 
-    def __init__(self, fn, args, done):
+    def __init__(self, fn, args, done, tx=None):
         self.fn = fn
         self.args = args
         self.done = done
         self.result = None
+        self.tx = tx
 
     def complete(self):
         self.done(self.result)
@@ -78,3 +79,43 @@ class Tick:
 
 
 TICK = Tick()
+
+
+class Tx:
+    """Identity of one cross-shard transaction (see docs/transactions.md)."""
+
+    __slots__ = ("id", "shards")
+    _next = 0
+
+    def __init__(self, shards):
+        Tx._next += 1           # only the event loop creates Tx objects
+        self.id = Tx._next
+        self.shards = shards
+
+    def __repr__(self):
+        return f"Tx({self.id})"
+
+
+class TxHold:
+    """Hold this shard for ``tx``: until the matching TxRelease the shard runs
+    only messages tagged with ``tx`` and defers every other message, in order.
+
+    The loop sends a transaction's holds to all its shards in one step, so all
+    shards see holds in the same global order: no two transactions can each
+    hold a shard the other is waiting for (no deadlock), and deferred messages
+    run in arrival order (no starvation).  No reply: hops follow in FIFO order.
+    """
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx):
+        self.tx = tx
+
+
+class TxRelease:
+    """End of ``tx`` on this shard: run the deferred messages in order."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx):
+        self.tx = tx

@@ -23,7 +23,9 @@ import pykka
 from server.protocol import CommandError, Err, encode
 
 from .keyspace import Keyspace
-from .messages import Batch, Call, Tick
+from collections import deque
+
+from .messages import Batch, Call, Tick, TxHold, TxRelease
 
 __all__ = ["ShardActor", "ShardStats"]
 
@@ -78,9 +80,46 @@ class ShardActor(pykka.ThreadingActor):
         self.cmdstats: dict = {}
         self.slowlog_threshold_ns = 10_000_000
         self.slow: list = []   # (start_unix_us, duration_us, argv) recent slow commands
+        # Cross-shard transactions: while ``held_by`` is a Tx, only messages
+        # tagged with it run; all others wait in ``backlog`` in arrival order.
+        self.held_by = None
+        self.backlog: deque = deque()
+        self.tx_count = 0
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
+        if self.held_by is None and not self.backlog:
+            self._handle(message)
+            return
+        # A transaction holds this shard, or deferred messages are still
+        # waiting: keep arrival order except for the holder's own messages.
+        if self.held_by is not None and getattr(message, "tx", None) is self.held_by:
+            self._handle(message)
+        else:
+            self.backlog.append(message)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Run deferred messages: from the front while not held; when held,
+        only the holder's (they were all sent after its TxHold, so running
+        them ahead of the others keeps the global order)."""
+        backlog = self.backlog
+        while backlog:
+            if self.held_by is None:
+                self._handle(backlog.popleft())
+                continue
+            tx = self.held_by
+            mine = [m for m in backlog if getattr(m, "tx", None) is tx]
+            if not mine:
+                return
+            for m in mine:
+                backlog.remove(m)
+            for m in mine:
+                self._handle(m)
+            if self.held_by is tx:
+                return
+
+    def _handle(self, message):
         t0 = time.perf_counter_ns()
         ms = time.time_ns() // 1_000_000
         self.now_ms = ms
@@ -90,9 +129,10 @@ class ShardActor(pykka.ThreadingActor):
         st = self.stats
         st.messages += 1
         try:
-            if type(message) is Batch:
+            tm = type(message)
+            if tm is Batch:
                 self._run_batch(message)
-            elif type(message) is Call:
+            elif tm is Call:
                 try:
                     message.result = message.fn(self, *message.args)
                 except Exception as e:  # noqa: BLE001 - becomes the result
@@ -100,8 +140,17 @@ class ShardActor(pykka.ThreadingActor):
                         log.exception("shard %d: call %r failed", self.index, message.fn)
                     message.result = e
                 self.bridge.post(message)
-            elif type(message) is Tick:
+            elif tm is Tick:
                 self._expire_cycle()
+            elif tm is TxHold:
+                if self.held_by is None:
+                    self.held_by = message.tx
+                    self.tx_count += 1
+                else:   # cannot happen: holds are queued behind the holder
+                    self.backlog.append(message)
+            elif tm is TxRelease:
+                if self.held_by is message.tx:
+                    self.held_by = None
             else:
                 log.warning("shard %d: unexpected message %r", self.index, message)
         except Exception:  # noqa: BLE001 - never let a message kill the shard

@@ -184,7 +184,12 @@ class Server:
     # ---------------------------------------------------------------- shard calls
     def call_shard(self, s: int, fn, *args) -> asyncio.Future:
         """Run ``fn(shard, *args)`` on shard s; a loop future with the result."""
+        from .connection import CURRENT_TX
         fut = self.loop.create_future()
+        tx = CURRENT_TX.get()
+        if tx is not None and s not in tx.shards:
+            fut.set_exception(RuntimeError(f"call to shard {s} outside {tx}"))
+            return fut
 
         def done(result, fut=fut):
             if fut.done():
@@ -194,7 +199,7 @@ class Server:
             else:
                 fut.set_result(result)
         try:
-            self.inboxes[s](Call(fn, args, done))
+            self.inboxes[s](Call(fn, args, done, tx))
         except pykka.ActorDeadError as e:
             fut.set_exception(e)
         return fut

@@ -40,7 +40,9 @@ from types import CoroutineType
 
 from binascii import crc_hqx
 
-from actors.messages import Batch
+from contextvars import ContextVar
+
+from actors.messages import Batch, Tx, TxHold, TxRelease
 from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
@@ -149,6 +151,7 @@ class Client(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closed = True
+        self.unwatch()
         self.server.client_disconnected(self)
 
     def pause_writing(self):
@@ -344,21 +347,36 @@ class Client(asyncio.Protocol):
         if spec.fanout is not None:
             return self.fan_parts(*FANOUTS[spec.fanout](self, spec, argv))
         if spec.cross is not None:
-            return self.run_barrier(spec.cross(self, argv))
+            return self.run_tx(self.shards_of(keys), spec.cross(self, argv))
         self.seq.entries.append(encode(Err(
             b"CROSSSLOT Keys in request don't hash to the same slot"), self.proto))
 
     # -- coordinators -------------------------------------------------------
     def hop(self, s: int, fn, argv, db: int | None = None) -> asyncio.Future:
-        """Run ``fn(db, argv)`` on shard s now; a future with the raw result."""
+        """Run ``fn(db, argv)`` on shard s now; a future with the raw result.
+
+        Inside a transaction (`in_tx`) the hop is tagged with it, so the held
+        shard runs it; a hop to a shard the transaction does not hold would
+        risk a deadlock and is refused."""
+        tx = CURRENT_TX.get()
+        if tx is not None and s not in tx.shards:
+            raise RuntimeError(f"hop to shard {s} outside {tx} (holds {sorted(tx.shards)})")
         fut = self.server.loop.create_future()
-        b = Batch(self, self.db if db is None else db, self.proto)
+        b = Batch(self, self.db if db is None else db, self.proto, tx)
         b.items.append((fn, argv, FutureSink(fut), 0))
         self.inboxes[s](b)
         return fut
 
     def call_shard(self, s: int, fn, *args) -> asyncio.Future:
         return self.server.call_shard(s, fn, *args)
+
+    def shards_of(self, keys) -> set[int]:
+        shard_of = self.shard_of
+        return {shard_of(k) for k in keys}
+
+    def run_tx(self, shards, coro) -> None:
+        """Run a coroutine as a barrier holding ``shards`` (atomic, isolated)."""
+        self.run_barrier(in_tx(self.server, shards, coro))
 
     def run_barrier(self, coro) -> None:
         """Run a coroutine as a barrier: requests parsed after it wait."""
@@ -406,11 +424,13 @@ class Client(asyncio.Protocol):
         self.seq.entries.append(Raw(b"+QUEUED\r\n"))
 
     # -- WATCH (see server/commands/transactions.py) -------------------------
-    def watch_dirty(self) -> bool:
-        return False
-
     def unwatch(self) -> None:
-        self.watching = None
+        """Forget this connection's WATCHes: each shard drops its token."""
+        if self.watching:
+            from .commands.transactions import unwatch_on_shard
+            for s, token in self.watching.items():
+                self.server.call_shard(s, unwatch_on_shard, token)
+            self.watching = None
 
     # ------------------------------------------------------------ output
     def send_batches(self) -> None:
@@ -487,6 +507,30 @@ class Client(asyncio.Protocol):
                 f"cmd={self.last_cmd.decode('utf-8', 'replace')} user=default redir=-1 "
                 f"resp={self.proto} lib-name={self.lib_name.decode('utf-8', 'replace')} "
                 f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}")
+
+
+CURRENT_TX: ContextVar = ContextVar("shardis_tx", default=None)
+
+
+async def in_tx(server, shards, coro):
+    """Hold ``shards`` for the duration of ``coro`` (see docs/transactions.md).
+
+    The holds are sent to every shard in one synchronous step, before the
+    first await: that step is the transaction's place in the global order.
+    Hops made by ``coro`` (and `Server.call_shard`) are tagged with the
+    transaction through a context variable, so held shards run them."""
+    shards = frozenset(shards)
+    tx = Tx(shards)
+    tell = server.inboxes
+    for s in shards:
+        tell[s](TxHold(tx))
+    token = CURRENT_TX.set(tx)
+    try:
+        return await coro
+    finally:
+        CURRENT_TX.reset(token)
+        for s in shards:
+            tell[s](TxRelease(tx))
 
 
 class _Deferred:

@@ -1,24 +1,104 @@
-"""MULTI / EXEC / DISCARD.
+"""MULTI / EXEC / DISCARD / WATCH / UNWATCH.
 
-A transaction whose queued commands all run on one shard is sent as a single
-batch to that shard, which runs it in one step (atomic and isolated by
-construction: the shard thread owns all its keys).  Transactions spanning
-shards run through `exec_raw`, one command at a time, as a barrier on the
-connection.
+How a transaction runs (the argument is in docs/transactions.md):
+
+* every queued command and every WATCHed key on one shard: EXEC is a single
+  batch item (`exec_on_shard`) that checks the watches and runs all commands
+  in one call on that shard's thread: atomic and isolated by construction,
+  one message, no cross-shard machinery;
+* otherwise EXEC is a coordinator (`run_exec`) holding every shard involved
+  (`in_tx`: holds sent in one loop step; held shards defer everyone else's
+  messages), which checks the watches, then runs the commands one after
+  another with hops tagged with the transaction, then releases.
+
+WATCH registers a `WatchToken` on the shard owning each key (as an item of
+that shard's batch, so it is ordered after the connection's earlier
+commands).  From then on only that shard's thread touches the token: a write
+to a watched key marks it dirty (`Keyspace.touched`), and EXEC asks the shard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from types import CoroutineType
 
-from server.protocol import OK, CommandError, Err, NULL_ARRAY
+from server.protocol import NULL_ARRAY, OK, CommandError, Err
 from server.router import FANOUTS
 from server.table import Route, command
 
 CONN = Route.CONN
 
 
+class WatchToken:
+    """One connection's WATCHes on one shard; owned by that shard's thread
+    once registered (the loop only passes it back in messages)."""
+
+    __slots__ = ("dirty", "keys")
+
+    def __init__(self):
+        self.dirty = False
+        self.keys: list[tuple[int, bytes]] = []
+
+
+# --------------------------------------------------------------- shard side
+def watch_on_shard(db, argv):
+    """Batch item: register ``argv[1]`` (a WatchToken) for keys ``argv[2:]``."""
+    token = argv[1]
+    for key in argv[2:]:
+        db.lookup(key)                      # expire first: a key already gone is not "modified"
+        db.watchers.setdefault(key, set()).add(token)
+        token.keys.append((db.index, key))
+    return None
+
+
+def _check_watch(shard, token) -> bool:
+    """True if a watched key changed.  Looking each key up expires it lazily,
+    so a watched key that expired since WATCH counts as modified (Redis 7)."""
+    if token is None:
+        return False
+    for dbi, key in token.keys:
+        shard.dbs[dbi].lookup(key)
+    return token.dirty
+
+
+def unwatch_on_shard(shard, token) -> None:
+    for dbi, key in token.keys:
+        ks = shard.dbs[dbi]
+        tokens = ks.watchers.get(key)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del ks.watchers[key]
+    token.keys = []
+    return None
+
+
+def check_and_unwatch(shard, token) -> bool:
+    dirty = _check_watch(shard, token)
+    unwatch_on_shard(shard, token)
+    return dirty
+
+
+def exec_on_shard(db, argv):
+    """Batch item: the whole transaction on one shard, in one call."""
+    token, queued = argv[1], argv[2]
+    if token is not None and check_and_unwatch(db.shard, token):
+        return NULL_ARRAY
+    out = []
+    for fn, a in queued:
+        try:
+            out.append(fn(db.shard.dbs[a[0]], a[1]))
+        except CommandError as e:
+            out.append(e.reply)
+    return out
+
+
+def _watch_check_item(db, argv):
+    return check_and_unwatch(db.shard, argv[1])
+
+
+# --------------------------------------------------------------- commands
 @command("multi", 1, flags=("noscript", "loading", "stale", "fast", "allow_busy"),
          group="transactions", route=CONN, since="1.2.0",
          summary="Starts a transaction.", syntax="")
@@ -42,9 +122,41 @@ def cmd_discard(conn, argv):
     return OK
 
 
+@command("watch", -2, flags=("noscript", "loading", "stale", "fast", "allow_busy"),
+         keys=(1, -1, 1), group="transactions", route=CONN, since="2.2.0",
+         summary="Monitors changes to keys to determine the execution of a transaction.",
+         syntax="key [key ...]", complexity="O(1) for every key.")
+def cmd_watch(conn, argv):
+    if conn.multi is not None:
+        raise CommandError("ERR WATCH inside MULTI is not allowed")
+    if conn.watching is None:
+        conn.watching = {}
+    groups: dict[int, list[bytes]] = {}
+    for key in argv[1:]:
+        groups.setdefault(conn.shard_of(key), []).append(key)
+    parts = []
+    for s, keys in groups.items():
+        token = conn.watching.get(s)
+        if token is None:
+            token = conn.watching[s] = WatchToken()
+        parts.append((s, watch_on_shard, [b"WATCH", token, *keys]))
+    conn.fan_parts(parts, lambda _results: OK)
+    from server.connection import DEFERRED
+    return DEFERRED
+
+
+@command("unwatch", 1, flags=("noscript", "loading", "stale", "fast", "allow_busy"),
+         group="transactions", route=CONN, since="2.2.0",
+         summary="Forgets about watched keys of a transaction.", syntax="")
+def cmd_unwatch(conn, argv):
+    conn.unwatch()
+    return OK
+
+
 @command("exec", 1, flags=("noscript", "loading", "stale", "skip_slowlog"),
          group="transactions", route=CONN, since="1.2.0",
-         summary="Executes all commands in a transaction.", syntax="")
+         summary="Executes all commands in a transaction.", syntax="",
+         complexity="Depends on commands in the transaction")
 def cmd_exec(conn, argv):
     if conn.multi is None:
         raise CommandError("ERR EXEC without MULTI")
@@ -53,24 +165,32 @@ def cmd_exec(conn, argv):
         conn.multi_error = False
         conn.unwatch()
         raise CommandError("EXECABORT Transaction discarded because of previous errors.")
-    if conn.watch_dirty():
-        conn.unwatch()
-        return NULL_ARRAY
-    conn.unwatch()
-    if not queued:
-        return []
-    s = single_shard(conn, queued)
+    watching, conn.watching = conn.watching or {}, None
+    for spec, _a in queued:
+        spec.stats[0] += 1
+    s = single_shard(conn, queued, watching)
     if s is not None:
         # fast path: one message to one shard runs the whole transaction
+        token = watching.get(s)
+        items = [(spec.handler, (conn.db, a)) for spec, a in queued]
+        conn.to_shard(s, exec_on_shard, [b"EXEC", token, items])
         from server.connection import DEFERRED
-        p = conn.fan_parts([(s, spec.handler, a) for spec, a in queued], list)
-        return DEFERRED if p is not None else []
-    return run_sequential(conn, queued)
+        return DEFERRED
+    shards = involved_shards(conn, queued) | set(watching)
+    from server.connection import in_tx
+    return in_tx(conn.server, shards, run_exec(conn, queued, watching))
 
 
-def single_shard(conn, queued):
-    """The one shard all queued commands run on, or None."""
+def single_shard(conn, queued, watching):
+    """The one shard running every queued command and holding every watch,
+    or None.  Commands that run on the loop or on all shards disqualify
+    (SELECT too: the batch carries one database)."""
     shard = None
+    for s in watching:
+        if shard is None:
+            shard = s
+        elif s != shard:
+            return None
     for spec, argv in queued:
         if spec.route is not Route.SHARD:
             return None
@@ -83,7 +203,28 @@ def single_shard(conn, queued):
     return 0 if shard is None else shard
 
 
-async def run_sequential(conn, queued):
+def involved_shards(conn, queued) -> set[int]:
+    """Shards a multi-shard EXEC must hold: the keys' shards, or all shards
+    when a command works database-wide or its shards are not known upfront."""
+    shards: set[int] = set()
+    for spec, argv in queued:
+        if spec.route is Route.SHARD:
+            keys = spec.keys(argv)
+            if keys:
+                shards |= conn.shards_of(keys)
+            else:
+                shards.add(0)
+        elif spec.route is Route.ALL or inspect.iscoroutinefunction(spec.handler):
+            return set(range(conn.nshards))
+    return shards
+
+
+async def run_exec(conn, queued, watching):
+    if watching:
+        dirty = await asyncio.gather(*[
+            conn.hop(s, _watch_check_item, [b"WATCH", token]) for s, token in watching.items()])
+        if any(dirty):
+            return NULL_ARRAY
     out = []
     for spec, argv in queued:
         try:
@@ -94,11 +235,10 @@ async def run_sequential(conn, queued):
 
 
 async def exec_raw(conn, spec, argv):
-    """Run one command and return its raw reply value (used inside EXEC)."""
-    spec.stats[0] += 1
+    """Run one command inside a transaction and return its raw reply value."""
     if spec.route is Route.SHARD:
         keys = spec.keys(argv)
-        shards = {conn.shard_of(k) for k in keys} or {0}
+        shards = conn.shards_of(keys) or {0}
         if len(shards) == 1:
             return await conn.hop(shards.pop(), spec.handler, argv)
         if spec.fanout is not None:
