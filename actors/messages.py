@@ -26,11 +26,12 @@ class Batch:
     replies of one batch are always consumed in the order they were produced.
     """
 
-    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "tx")
+    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "tx", "trace")
 
     def __init__(self, owner, db: int, proto: int, tx=None):
         self.owner = owner          # loop-side object with batch_done(batch)
         self.tx = tx                # the Tx this hop belongs to (None: ordinary)
+        self.trace = None           # a sampled TraceRecord (actors/trace.py)
         self.db = db
         self.proto = proto
         self.items: list = []

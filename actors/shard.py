@@ -167,6 +167,10 @@ class ShardActor(pykka.ThreadingActor):
         cmdstats = self.cmdstats
         clock = time.perf_counter_ns
         t = clock()
+        trace = batch.trace
+        if trace is not None:
+            trace.t_exec_start = t
+            trace.shard_mailbox = self.actor_inbox.qsize()
         for fn, argv, sink, _ in batch.items:
             try:
                 v = fn(db, argv)
@@ -199,6 +203,8 @@ class ShardActor(pykka.ThreadingActor):
                     raws = []
                 raws.append(v)
         self.stats.commands += len(batch.items)
+        if trace is not None:
+            trace.t_exec_end = clock()
         batch.raws = raws
         batch.replies = replies   # publish last: the loop tests replies for done
         self.bridge.post(batch)

@@ -21,6 +21,7 @@ from actors.bridge import LoopBridge
 from actors.messages import TICK, Call
 from actors.shard import ShardActor
 from actors.slots import SlotMap
+from actors.trace import Tracer
 
 from .config import Config
 from .connection import Client
@@ -64,6 +65,7 @@ class Server:
         self._tick_handle = None
         self.run_id = os.urandom(20).hex()
         self.fast_table: dict = {}
+        self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
 
     # ---------------------------------------------------------------- lifecycle

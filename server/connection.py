@@ -136,6 +136,8 @@ class Client(asyncio.Protocol):
         self.net_in = 0
         self.net_out = 0
         self.blocked = False
+        self.blocked_on = ()
+        self.traced: list = []       # sampled batches whose replies are not all written
 
     # ------------------------------------------------------------ transport
     def connection_made(self, transport):
@@ -215,8 +217,7 @@ class Client(asyncio.Protocol):
                             s = slots[crc_hqx(key, 0) & 0x3FFF]
                         b = batches[s]
                         if b is None:
-                            b = batches[s] = Batch(self, self.db, self.proto)
-                            self.dirty_shards.append(s)
+                            b = self.new_batch(s)
                         b.items.append((spec.handler, argv, None, 0))
                         append_entry(b)
                         spec.stats[0] += 1
@@ -299,8 +300,7 @@ class Client(asyncio.Protocol):
                             return self.multi_shard(spec, argv, keys)
             b = self.batches[s]
             if b is None:
-                b = self.batches[s] = Batch(self, self.db, self.proto)
-                self.dirty_shards.append(s)
+                b = self.new_batch(s)
             b.items.append((spec.handler, argv, None, 0))
             self.seq.entries.append(b)
             return
@@ -326,8 +326,7 @@ class Client(asyncio.Protocol):
         """Append one item to shard s's batch (no sequencer entry if sink)."""
         b = self.batches[s]
         if b is None:
-            b = self.batches[s] = Batch(self, self.db, self.proto)
-            self.dirty_shards.append(s)
+            b = self.new_batch(s)
         b.items.append((fn, argv, sink, idx))
         if sink is None:
             self.seq.entries.append(b)
@@ -433,13 +432,29 @@ class Client(asyncio.Protocol):
             self.watching = None
 
     # ------------------------------------------------------------ output
+    def new_batch(self, s: int) -> Batch:
+        """Start this burst's batch for shard s (one message per shard per burst)."""
+        b = self.batches[s] = Batch(self, self.db, self.proto)
+        self.dirty_shards.append(s)
+        tracer = self.server.tracer
+        tracer.countdown -= 1
+        if tracer.countdown <= 0:
+            # sampled: the batch carries a TraceRecord through every stage
+            b.trace = tracer.start(self, s)
+            self.traced.append(b)
+        return b
+
     def send_batches(self) -> None:
         """Send this burst's batches, one message per shard."""
         if self.dirty_shards:
             batches = self.batches
             inboxes = self.inboxes
             for s in self.dirty_shards:
-                inboxes[s](batches[s])
+                b = batches[s]
+                if b.trace is not None:
+                    b.trace.t_sent = time.perf_counter_ns()
+                    b.trace.ncmds = len(b.items)
+                inboxes[s](b)
                 batches[s] = None
             self.dirty_shards = []
 
@@ -454,6 +469,8 @@ class Client(asyncio.Protocol):
             self.proto = proto
 
     def batch_done(self, batch: Batch):
+        if batch.trace is not None:
+            batch.trace.t_done = time.perf_counter_ns()
         raws = batch.raws
         if raws is not None:
             j = 0
@@ -471,6 +488,8 @@ class Client(asyncio.Protocol):
             data = out[0] if len(out) == 1 else b"".join(out)
             self.net_out += len(data)
             self.transport.write(data)
+            if self.traced:
+                self.server.tracer.replied(self)
         if self.closing and not self.seq.entries:
             self.closed = True
             self.transport.close()
