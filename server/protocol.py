@@ -241,6 +241,122 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(cur))
 
 
+MAX_MULTIBULK = 1024 * 1024   # elements per request (hiredis preallocates the list)
+_BYTES = bytes
+
+
+class _Frame:
+    """Header-level view of the one request hiredis holds incomplete.
+
+    hiredis buffers a partial request without limits and does not expose the
+    headers it has consumed, so for the request in progress (and only it) we
+    follow the headers ourselves: multibulk count, then per element the bulk
+    header, whose payload is skipped arithmetically.  That lets us reject a
+    bulk over ``proto-max-bulk-len`` as soon as its header arrives, before the
+    payload is buffered, like Redis's processMultibulkBuffer.
+    """
+
+    __slots__ = ("need", "skip", "line", "max_bulk", "max_count")
+
+    def __init__(self, max_bulk: int, max_count: int = MAX_MULTIBULK):
+        self.need = -1        # elements still to come; -1: count not read yet
+        self.skip = 0         # payload bytes (incl. CRLF) of the current bulk to skip
+        self.line = b""       # a header line without its newline yet
+        self.max_bulk = max_bulk
+        self.max_count = max_count
+
+    def advance(self, data: bytes, i: int = 0) -> int:
+        """Consume ``data[i:]``; return the offset where the request ended, or -1.
+
+        Raises ProtocolError with Redis's text for oversized headers and for
+        element types other than bulk strings.
+        """
+        n = len(data)
+        while i < n:
+            if self.skip:
+                take = min(self.skip, n - i)
+                self.skip -= take
+                i += take
+                if self.skip == 0 and self.need == 0:
+                    return i
+                continue
+            if self.need == 0:
+                return i
+            line = self.line
+            if line:
+                if line[-1:] == b"\r" and data[i:i + 1] == b"\n":
+                    head = line[:-1]              # CRLF split between reads
+                    i += 1
+                else:
+                    nl = data.find(b"\r\n", i)
+                    if nl < 0:
+                        self.line = line + data[i:]
+                        self._check_line()
+                        return -1
+                    head = line + data[i:nl]
+                    i = nl + 2
+                self.line = b""
+            else:
+                nl = data.find(b"\r\n", i)
+                if nl < 0:
+                    self.line = data[i:]
+                    self._check_line()
+                    return -1
+                head = data[i:nl]
+                i = nl + 2
+            self._header(head)
+            if self.need == 0 and not self.skip:
+                return i
+        return -1
+
+    def _check_line(self) -> None:
+        # Redis: a header line over PROTO_INLINE_MAX_SIZE without its newline
+        if len(self.line) > MAX_INLINE:
+            self._type_check(self.line[:1])
+            raise ProtocolError("too big mbulk count string" if self.need < 0
+                                else "too big bulk count string")
+        if self.need >= 0:
+            self._type_check(self.line[:1])
+
+    def _type_check(self, t: bytes) -> None:
+        if self.need >= 0 and t != b"$":
+            raise ProtocolError("expected '$', got '%s'" % t.decode("latin-1"))
+
+    def _header(self, head: bytes) -> None:
+        if self.need < 0:
+            # the request's own "*<count>"; hiredis validates the syntax
+            try:
+                count = int(head[1:])
+            except ValueError:
+                raise ProtocolError("invalid multibulk length") from None
+            if count > self.max_count:
+                raise ProtocolError("invalid multibulk length")
+            self.need = max(count, 0)
+            return
+        self._type_check(head[:1])
+        try:
+            size = int(head[1:])
+        except ValueError:
+            raise ProtocolError("invalid bulk length") from None
+        if size < 0 or size > self.max_bulk:
+            raise ProtocolError("invalid bulk length")
+        self.need -= 1
+        self.skip = size + 2
+
+
+def _bad_element(req: list) -> ProtocolError:
+    """The error Redis gives for a request element that is not a bulk string."""
+    for a in req:
+        t = type(a)
+        if t is _BYTES:
+            continue
+        if a is None:
+            return ProtocolError("invalid bulk length")      # $-1
+        sym = {int: ":", list: "*", float: ",", bool: "#", dict: "%"}.get(t, "-")
+        return ProtocolError("expected '$', got '%s'" % sym)
+    return ProtocolError("invalid bulk length")
+
+
 class RequestReader:
     """Incremental request parser for one connection.
 
@@ -249,9 +365,21 @@ class RequestReader:
     at a request boundary (``_in_resp`` clear, hiredis empty) do we look at the
     first byte to choose between multibulk (``*``) and an inline line, which
     is collected in ``_inline`` until its newline arrives.
+
+    Limits (Redis's processMultibulkBuffer / processInlineBuffer): a bulk over
+    ``max_bulk`` or a count over MAX_MULTIBULK is rejected when its header
+    arrives, an inline line over 64 KB without newline is rejected.  Complete
+    requests parsed by hiredis in the same read cost nothing extra beyond a
+    per-element type check; only the one request left incomplete at the end
+    of a read is followed header by header (`_Frame`).  To find where that
+    request starts, we look for the wire suffix of the last complete request
+    in the read (its last element) and check that what follows parses as one
+    incomplete request; if that cannot be established the limits are not
+    enforced for that request (hiredis still parses it correctly).
     """
 
-    __slots__ = ("_reader", "_pending", "_inline", "_in_resp", "max_bulk")
+    __slots__ = ("_reader", "_pending", "_inline", "_in_resp", "max_bulk",
+                 "_frame", "_done", "_last", "_prev", "_fed", "_fresh")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.max_bulk = max_bulk
@@ -260,12 +388,27 @@ class RequestReader:
         self._pending: list[bytes] = []   # raw chunks not yet handed to a parser
         self._inline = b""
         self._in_resp = False
+        self._frame: _Frame | None = None  # headers of the incomplete request
+        self._done = 0          # requests completed since the last _check_partial
+        self._last = None       # the last complete request returned
+        self._prev = b""        # tail of the data fed before _fed (suffix search overlap)
+        self._fed: list[bytes] = []   # chunks fed to hiredis since the last check
+        self._fresh = False     # _fed[0] starts at a request boundary
 
     def feed(self, data: bytes) -> None:
         if self._in_resp:
-            self._reader.feed(data)
+            self._feed_resp(data, False)
         else:
             self._pending.append(data)
+
+    def _feed_resp(self, data: bytes, fresh: bool) -> None:
+        self._reader.feed(data)
+        if fresh:
+            self._fed = [data]
+            self._fresh = True
+            self._done = 0
+        else:
+            self._fed.append(data)
 
     def next(self):
         """Return the next complete request (list of bytes) or None."""
@@ -275,17 +418,35 @@ class RequestReader:
                 try:
                     req = r.gets()
                 except hiredis.ProtocolError as e:
-                    raise ProtocolError(_hiredis_message(str(e))) from None
+                    rest = self._rest_after_last()
+                    if rest is None or rest[:1] == b"*":
+                        raise ProtocolError(_hiredis_message(str(e))) from None
+                    # Not a multibulk after all: Redis decides per request, so
+                    # an inline command may follow a multibulk one.
+                    self._reset_resp()
+                    self._pending.insert(0, rest)
+                    continue
                 if req is False:
                     if self._pending:
-                        r.feed(self._pending.pop(0))
+                        self._feed_resp(self._pending.pop(0), False)
                         continue
+                    self._check_partial()
                     return None
+                self._done += 1
+                self._last = req
                 if not r.has_data():
                     self._in_resp = False
+                    self._frame = None
                 if type(req) is not list:
+                    if req is None:       # "*-1": Redis ignores it
+                        continue
                     raise ProtocolError("expected '*', got something else")
-                return req
+                for a in req:
+                    if type(a) is not _BYTES:
+                        raise _bad_element(req)
+                if req:
+                    return req
+                continue                  # "*0": ignored as well
             if not self._pending:
                 return None
             data = self._pending.pop(0)
@@ -294,7 +455,9 @@ class RequestReader:
                 self._inline = b""
             elif data[:1] == b"*":
                 self._in_resp = True
-                r.feed(data)
+                self._frame = None
+                self._prev = b""
+                self._feed_resp(data, True)
                 continue
             if not data:
                 continue
@@ -314,11 +477,114 @@ class RequestReader:
                 return args
             # empty lines are ignored, like Redis
 
+    def _reset_resp(self) -> None:
+        self._reader = hiredis.Reader()
+        self._reader.setmaxbuf(0)
+        self._in_resp = False
+        self._frame = None
+        self._fed = []
+        self._done = 0
+        self._fresh = False
+
+    def _rest_after_last(self) -> bytes | None:
+        """After a hiredis error: the bytes following the last complete request
+        of this read, if they can be found (else None)."""
+        if not self._done or not self._fed:
+            return None
+        region = self._prev + b"".join(self._fed)
+        start = self._end_of_last(region, len(region))
+        return None if start < 0 else region[start:]
+
+    def _end_of_last(self, region: bytes, end: int) -> int:
+        """Offset just past the last occurrence (ending before ``end``) of the
+        wire suffix of the last complete request, or -1."""
+        last = self._last
+        if last is None:
+            sfx = b"*-1\r\n"
+        elif type(last) is not list:
+            return -1
+        elif not last:
+            sfx = b"*0\r\n"
+        else:
+            a = last[-1]
+            if type(a) is not _BYTES:
+                return -1
+            if len(a) <= 256:
+                sfx = b"$%d\r\n%b\r\n" % (len(a), a)
+            else:
+                sfx = a[-256:] + b"\r\n"
+        pos = region.rfind(sfx, 0, end)
+        return -1 if pos < 0 else pos + len(sfx)
+
+    def _check_partial(self) -> None:
+        """hiredis holds an incomplete request: follow its headers (see class doc)."""
+        fed = self._fed
+        if not self._in_resp or not fed:
+            return
+        data = fed[0] if len(fed) == 1 else b"".join(fed)
+        done, fresh = self._done, self._fresh
+        prev = self._prev
+        self._fed = []
+        self._done = 0
+        self._fresh = False
+        self._prev = data[-512:] if len(data) >= 512 else (prev + data)[-512:]
+        frame = self._frame
+        if done == 0:
+            # still the request that was incomplete after the previous read,
+            # or one that starts with this data (entered at a request boundary)
+            if frame is None:
+                if not fresh:
+                    return
+                frame = self._frame = _Frame(self.max_bulk)
+            if frame.advance(data) >= 0:
+                self._frame = None        # out of step with hiredis: stop following
+            return
+        self._frame = None
+        region = prev + data
+        start = self._locate(region)
+        if start < 0:
+            return
+        frame = _Frame(self.max_bulk)
+        if frame.advance(region, start) < 0:
+            self._frame = frame
+
+    def _locate(self, region: bytes) -> int:
+        """Offset in ``region`` where the incomplete request starts, or -1."""
+        end = len(region)
+        for _ in range(4):
+            start = self._end_of_last(region, end)
+            if start < 0:
+                return -1
+            if region[start:start + 1] == b"*" and _plausible(region, start):
+                return start
+            end = start - 1
+        return -1
+
+
+def _plausible(region: bytes, start: int) -> bool:
+    """Can ``region[start:]`` be the start of one incomplete request?
+
+    Rules out a suffix match inside some payload: every complete header line
+    must hold an integer and the request must not complete.  Limits are not
+    checked here (the caller's frame enforces them).
+    """
+    f = _Frame(1 << 62, 1 << 62)
+    try:
+        return f.advance(region, start) < 0
+    except ProtocolError as e:
+        return not str(e).startswith("invalid")
+
 
 def _hiredis_message(msg: str) -> str:
+    """Redis's text for a hiredis parse error (networking.c wording)."""
     low = msg.lower()
-    if "multibulk length" in low or "multi-bulk" in low:
+    if "multi-bulk" in low or "multibulk" in low:
         return "invalid multibulk length"
-    if "bulk length" in low:
+    if "bulk" in low:
         return "invalid bulk length"
+    if "reply type byte" in low:
+        # 'Protocol error, got "x" as reply type byte'
+        q = msg.find('"')
+        got = msg[q + 1:msg.find('"', q + 1)] if q >= 0 else "?"
+        return "expected '$', got '%s'" % got
     return msg
