@@ -83,6 +83,9 @@ class Server:
             lambda: Client(self), host=self.config.bind.split()[0] or None,
             port=self.config.port, reuse_address=True, backlog=511)
         self.port = self.listener.sockets[0].getsockname()[1]
+        if self.config.dashboard_port:   # opt-in: see docs/dashboard.md
+            from .dashboard import start_dashboard
+            await start_dashboard(self)
         self._schedule_tick()
         log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shards",
                  SHARDIS_VERSION, VERSION, self.config.bind, self.port, self.config.shards)
@@ -124,6 +127,9 @@ class Server:
             self._tick_handle.cancel()
         if self.listener is not None:
             self.listener.close()
+        if "dashboard" in self.extensions:
+            from .dashboard import stop_dashboard
+            await stop_dashboard(self)
         # let in-flight replies reach their clients (bounded wait)
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
