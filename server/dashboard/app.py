@@ -48,7 +48,8 @@ CALL_TIMEOUT = 0.5         # how long a sample waits for a shard's answer
 KEY_TIMEOUT = 2.0          # key inspector / key listing
 STREAM_CLIENTS = 1000      # connections per SSE message (the API lists all)
 SLOW_PER_SHARD = 32
-MEM_SAMPLE_KEYS = 16       # keys per database sampled for the memory estimate
+MEM_EXACT_KEYS = 2048      # databases this small are measured key by key
+MEM_SAMPLE_KEYS = 64       # larger ones: the first keys, scaled (biased to old keys)
 PREVIEW_ITEMS = 32
 PREVIEW_BYTES = 1024
 LIST_SCAN_BUDGET = 20000   # keys a /api/keys request may look at per shard
@@ -162,7 +163,8 @@ def shard_snapshot(shard) -> dict:
         if not n:
             continue
         s = k = 0
-        for key, v in islice(data.items(), MEM_SAMPLE_KEYS):
+        for key, v in islice(data.items(), MEM_EXACT_KEYS if n <= MEM_EXACT_KEYS
+                             else MEM_SAMPLE_KEYS):
             s += sys.getsizeof(key) + approx_size(v)
             k += 1
         est = (sys.getsizeof(data) + sys.getsizeof(ks.expires) + sys.getsizeof(ks.atime)
