@@ -8,6 +8,7 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)   # dashboard browser tests (Playwright drives it; never `playwright install`)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
