@@ -43,6 +43,7 @@ class ServerStats:
         self.ops_samples: list[tuple[float, int]] = []
         self.net_in_closed = 0
         self.net_out_closed = 0
+        self.output_limit_kills = 0
 
 
 class Server:
@@ -65,6 +66,8 @@ class Server:
         self._tick_handle = None
         self.run_id = os.urandom(20).hex()
         self.fast_table: dict = {}
+        # client-output-buffer-limit per class: (hard, soft, soft_seconds) bytes
+        self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
         self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
 

@@ -137,6 +137,13 @@ class Client(asyncio.Protocol):
         self.net_out = 0
         self.blocked = False
         self.blocked_on = ()
+        # Pub/Sub subscriptions (dicts used as ordered sets); sub_mode is true
+        # while any exist (RESP2 then allows only the pub/sub commands)
+        self.subs: dict = {}
+        self.psubs: dict = {}
+        self.ssubs: dict = {}
+        self.sub_mode = False
+        self.soft_limit_since = None
         self.traced: list = []       # sampled batches whose replies are not all written
 
     # ------------------------------------------------------------ transport
@@ -199,7 +206,7 @@ class Client(asyncio.Protocol):
                 argv = reader.next()
                 if argv is None:
                     break
-                if self.barrier or self.parked or self.multi is not None:
+                if self.barrier or self.parked or self.multi is not None or self.sub_mode:
                     if self.barrier or self.parked:
                         self.parked.append(argv)
                     else:
@@ -276,6 +283,13 @@ class Client(asyncio.Protocol):
                     self.multi_error = True
                 return self.seq.entries.append(encode(arity_error(sub.name)))
             spec = sub
+        if self.sub_mode and self.proto == 2 and spec.name == "ping" and len(argv) <= 2:
+            # RESP2 subscribed mode: PING answers like a pub/sub message
+            return self.seq.entries.append(encode([b"pong", argv[1] if len(argv) > 1 else b""]))
+        if self.sub_mode and self.proto == 2 and spec.name.split("|")[0] not in _SUB_ALLOWED:
+            return self.seq.entries.append(encode(Err(
+                b"ERR Can't execute '%b': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET"
+                b" are allowed in this context" % spec.bname)))
         if self.multi is not None and spec.name not in _MULTI_NAMES:
             return self.queue_multi(spec, argv)
         self.dispatch(spec, argv)
@@ -431,6 +445,50 @@ class Client(asyncio.Protocol):
                 self.server.call_shard(s, unwatch_on_shard, token)
             self.watching = None
 
+    # -- Pub/Sub --------------------------------------------------------------
+    def update_sub_mode(self) -> None:
+        self.sub_mode = bool(self.subs or self.psubs or self.ssubs)
+
+    def push(self, msg) -> None:
+        """Out-of-band message (pub/sub, invalidation): written now if nothing
+        is pending on this connection, else queued behind what is in flight."""
+        if self.closed or self.closing:
+            return
+        data = encode(msg, self.proto)
+        if self.seq.entries:
+            self.seq.entries.append(data)
+        else:
+            self.net_out += len(data)
+            self.transport.write(data)
+        self.check_output_limits()
+
+    def check_output_limits(self) -> None:
+        """client-output-buffer-limit for pub/sub clients (hard/soft/seconds)."""
+        if not self.sub_mode:
+            return
+        limits = self.server.output_limits.get("pubsub")
+        if not limits:
+            return
+        hard, soft, secs = limits
+        pending = self.pending_output() + sum(len(e) for e in self.seq.entries
+                                              if isinstance(e, bytes))
+        now = time.monotonic()
+        if hard and pending > hard:
+            return self._kill_for_output(pending)
+        if soft and pending > soft:
+            if self.soft_limit_since is None:
+                self.soft_limit_since = now
+            elif now - self.soft_limit_since > secs:
+                return self._kill_for_output(pending)
+        else:
+            self.soft_limit_since = None
+
+    def _kill_for_output(self, pending: int) -> None:
+        log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
+                    "(%d bytes pending)", self.id, self.addr, pending)
+        self.server.stats.output_limit_kills += 1
+        self.kill()
+
     # ------------------------------------------------------------ output
     def new_batch(self, s: int) -> Batch:
         """Start this burst's batch for shard s (one message per shard per burst)."""
@@ -518,7 +576,8 @@ class Client(asyncio.Protocol):
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={self.name.decode('utf-8', 'replace')} "
                 f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
-                f"flags={flags} db={self.db} sub=0 psub=0 ssub=0 "
+                f"flags={flags} db={self.db} sub={len(self.subs)} psub={len(self.psubs)} "
+                f"ssub={len(self.ssubs)} "
                 f"multi={-1 if self.multi is None else len(self.multi)} "
                 f"qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 "
                 f"oll={len(self.seq)} omem={self.pending_output()} "
@@ -559,6 +618,8 @@ class _Deferred:
 
 DEFERRED = _Deferred()
 _MULTI_NAMES = {"exec", "discard", "multi", "watch", "quit", "reset"}
+_SUB_ALLOWED = {"subscribe", "ssubscribe", "sunsubscribe", "psubscribe", "unsubscribe",
+                "punsubscribe", "ping", "reset", "quit"}
 
 
 def spec_reject(spec) -> None:

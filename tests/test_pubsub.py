@@ -1,0 +1,148 @@
+"""Pub/Sub: redis-py clients, raw RESP2/RESP3 bytes, fan-out, slow subscribers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import redis
+
+from conftest import raw_command
+
+
+def recv_until(s: socket.socket, n: int, timeout: float = 3.0) -> bytes:
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while len(data) < n and time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def exchange(port: int, payload: bytes, n: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(payload)
+        return recv_until(s, n)
+
+
+def test_subscribe_publish_and_patterns_with_redis_py(r):
+    p = r.pubsub()
+    p.subscribe("news")
+    p.psubscribe("n*")
+    assert p.get_message(timeout=1)["type"] == "subscribe"
+    assert p.get_message(timeout=1)["data"] == 2
+    assert r.publish("news", "hi") == 2
+    m1, m2 = p.get_message(timeout=1), p.get_message(timeout=1)
+    assert (m1["type"], m1["channel"], m1["data"]) == ("message", b"news", b"hi")
+    assert (m2["type"], m2["pattern"], m2["data"]) == ("pmessage", b"n*", b"hi")
+    assert r.pubsub_channels() == [b"news"]
+    assert r.pubsub_numsub("news", "other") == [(b"news", 1), (b"other", 0)]
+    assert r.pubsub_numpat() == 1
+    p.close()
+
+
+def test_subscribe_replies_match_redis_byte_for_byte(shardis, real_redis):
+    script = (b"SUBSCRIBE a b\r\nUNSUBSCRIBE b\r\nPSUBSCRIBE x*\r\nPING\r\nPING hi\r\n"
+              b"GET k\r\nPUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nUNSUBSCRIBE\r\nGET k\r\n")
+    want = exchange(real_redis.port, script, 10_000)
+    got = exchange(shardis.port, script, len(want))
+    assert got == want
+
+
+def test_resp3_push_messages_mix_with_regular_replies(shardis, real_redis):
+    script = b"HELLO 3\r\nSUBSCRIBE ch\r\nSET k v\r\nGET k\r\nPING\r\n"
+    for port in (shardis.port,):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(script)
+            data = recv_until(s, 10_000, timeout=0.5)
+            assert b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+OK\r\n$1\r\nv\r\n+PONG\r\n" in data
+            pub = redis.Redis(port=port)
+            assert pub.publish("ch", "m") == 1
+            assert recv_until(s, 27) == b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n"
+
+
+def test_publish_is_delivered_after_the_publishers_earlier_commands(shardis):
+    sub = redis.Redis(port=shardis.port)
+    p = sub.pubsub()
+    p.subscribe("changed")
+    p.get_message(timeout=1)
+    pub = redis.Redis(port=shardis.port)
+    reader = redis.Redis(port=shardis.port)
+    for i in range(50):
+        pipe = pub.pipeline(transaction=False)
+        pipe.set(f"pk{i}", i)
+        pipe.publish("changed", f"pk{i}")
+        pipe.execute()
+        msg = p.get_message(timeout=2)
+        assert msg and msg["data"] == f"pk{i}".encode()
+        assert reader.get(f"pk{i}") == str(i).encode()
+    p.close()
+
+
+def test_fan_out_to_200_subscribers_delivers_every_message_once_in_order(shardis):
+    nsubs, nmsgs = 200, 100
+    socks = []
+    for _ in range(nsubs):
+        s = socket.create_connection(("127.0.0.1", shardis.port))
+        s.sendall(b"SUBSCRIBE fan\r\n")
+        socks.append(s)
+    for s in socks:
+        assert recv_until(s, 32).startswith(b"*3\r\n$9\r\nsubscribe\r\n")
+    pub = redis.Redis(port=shardis.port)
+    assert pub.pubsub_numsub("fan") == [(b"fan", nsubs)]
+    for i in range(nmsgs):
+        assert pub.publish("fan", b"m%03d" % i) == nsubs
+    expected = b"".join(b"*3\r\n$7\r\nmessage\r\n$3\r\nfan\r\n$4\r\nm%03d\r\n" % i for i in range(nmsgs))
+    for s in socks:
+        assert recv_until(s, len(expected), timeout=10) == expected
+        s.close()
+
+
+def test_slow_subscriber_is_disconnected_without_hurting_others(shardis):
+    slow = socket.create_connection(("127.0.0.1", shardis.port))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(b"SUBSCRIBE big\r\n")
+    recv_until(slow, 32)
+    fast = redis.Redis(port=shardis.port).pubsub()
+    fast.subscribe("big")
+    fast.get_message(timeout=1)
+    pub = redis.Redis(port=shardis.port)
+    payload = b"x" * (1 << 20)
+    # 40 MB for a client that reads nothing: past the 32 MB hard limit
+    received = 0
+    for _ in range(40):
+        received = pub.publish("big", payload)
+        m = fast.get_message(timeout=5)
+        assert m and m["data"] == payload
+    assert received == 1        # the slow one was cut off on the way
+    assert pub.pubsub_numsub("big") == [(b"big", 1)]
+    assert pub.ping()
+    fast.close()
+    slow.close()
+
+
+def test_subscriber_disconnect_removes_its_subscriptions(shardis):
+    s = socket.create_connection(("127.0.0.1", shardis.port))
+    s.sendall(b"SUBSCRIBE gone\r\nPSUBSCRIBE g*\r\n")
+    recv_until(s, 60)
+    r = redis.Redis(port=shardis.port)
+    assert r.pubsub_numsub("gone") == [(b"gone", 1)]
+    s.close()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and r.pubsub_numsub("gone") != [(b"gone", 0)]:
+        time.sleep(0.05)
+    assert r.pubsub_numsub("gone") == [(b"gone", 0)]
+    assert r.pubsub_numpat() == 0
+
+
+def test_pubsub_subcommand_errors_match_redis(shardis, real_redis):
+    payload = b"PUBSUB NOPE\r\nPUBSUB\r\nPUBSUB CHANNELS a b\r\nPUBSUB NUMPAT x\r\n"
+    want = raw_command(real_redis.port, payload, expect=None, timeout=0.5)
+    assert raw_command(shardis.port, payload, expect=len(want)) == want
