@@ -214,6 +214,19 @@ def test_dashboard_listens_only_on_the_bind_address_and_the_given_port(dash):
                                                     ("127.0.0.1", dash.dport)}
 
 
+def test_server_shuts_down_promptly_while_a_page_is_watching_the_stream(shardis_factory):
+    dport = free_port()
+    s = shardis_factory("--shards", "2", "--dashboard-port", str(dport))
+    wait_port(dport, s.proc)
+    resp = urllib.request.urlopen(f"http://127.0.0.1:{dport}/api/stream", timeout=10)
+    assert resp.readline().startswith(b"event: history")
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - t0 < 5
+    resp.close()
+    assert "Dashboard on http://127.0.0.1:%d/" % dport in s.log()
+
+
 def test_requests_naming_a_foreign_host_are_refused_against_dns_rebinding(dash):
     status, _, body = dash.http("/api/clients", headers={"Host": f"evil.example:{dash.dport}"})
     assert status == 403 and body == {"error": "forbidden host"}
