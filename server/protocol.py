@@ -435,8 +435,10 @@ class RequestReader:
                 self._done += 1
                 self._last = req
                 if not r.has_data():
+                    # a clean request boundary: hiredis holds nothing
                     self._in_resp = False
                     self._frame = None
+                    self._fed = []
                 if type(req) is not list:
                     if req is None:       # "*-1": Redis ignores it
                         continue
@@ -540,8 +542,15 @@ class RequestReader:
                 self._frame = None        # out of step with hiredis: stop following
             return
         self._frame = None
-        region = prev + data
+        region = data
         start = self._locate(region)
+        if start < 0 and prev:
+            # the last complete request may have ended right at the start of
+            # this data, its suffix straddling the previous read (rare: copy)
+            region = prev + data[:4096]
+            start = self._locate(region)
+            if start >= 0:
+                region = prev + data
         if start < 0:
             return
         frame = _Frame(self.max_bulk)
