@@ -389,6 +389,26 @@ def test_key_api_reports_shard_slot_type_ttl_encoding_and_value(dash, dr, rr):
     assert body["ttl_ms"] == -1 and body["db"] == 0
 
 
+def test_key_api_previews_sets_and_sorted_sets_with_redis_encodings(dash, dr, rr):
+    for c in (dr, rr):
+        c.sadd("ints", 3, 1, 2)
+        c.sadd("words", *[f"w{i}" for i in range(100)])
+        c.zadd("board", {"zero": 0.5, "one": 1, "two": 2.5})
+    body = dash.http("/api/key?key=ints")[2]
+    assert body["type"] == "set" and body["size"] == 3
+    assert body["encoding"] == rr.object("encoding", "ints").decode()
+    assert sorted(body["preview"]["items"]) == ["1", "2", "3"] and not body["preview"]["truncated"]
+    body = dash.http("/api/key?key=words")[2]
+    assert body["encoding"] == rr.object("encoding", "words").decode()
+    assert body["size"] == 100 and len(body["preview"]["items"]) == 32
+    assert body["preview"]["truncated"] is True
+    body = dash.http("/api/key?key=board")[2]
+    assert body["type"] == "zset" and body["size"] == 3
+    assert body["encoding"] == rr.object("encoding", "board").decode()
+    # members in rank order with their scores, as ZRANGE board 0 -1 WITHSCORES
+    assert body["preview"]["items"] == [["zero", 0.5], ["one", 1.0], ["two", 2.5]]
+
+
 def test_key_api_truncates_long_values_and_reads_binary_keys_by_hex(dash, dr):
     key = b"\x00\xffbin"
     dr.set(key, b"\xfe" * 5000)

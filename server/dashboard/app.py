@@ -184,21 +184,62 @@ def shard_snapshot(shard) -> dict:
             "expired": shard.stats_expired, "dbs": dbs, "mem": mem, "slow": slow}
 
 
+def _attr_values(obj) -> list:
+    out = []
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name not in ("__dict__", "__weakref__"):
+                v = getattr(obj, name, None)
+                if v is not None:
+                    out.append(v)
+    d = getattr(obj, "__dict__", None)
+    if d:
+        out.extend(d.values())
+    return out
+
+
+def _collection_items(v):
+    """An iterator over a collection value's elements, in its natural order
+    where it has one.  Value classes may define ``dashboard_preview(n)``;
+    otherwise: ``items()`` for mappings, iteration for iterables, and for a
+    wrapper class its first ordered container attribute (e.g. a zset's
+    SortedList of (score, member)), else its first dict's items."""
+    items_fn = getattr(v, "items", None)
+    if callable(items_fn):
+        return iter(items_fn())
+    try:
+        return iter(v)
+    except TypeError:
+        pass
+    ordered = mapping = None
+    for a in _attr_values(v):
+        if isinstance(a, (bytes, str, int, float, bool)):
+            continue
+        if isinstance(a, dict):
+            mapping = a if mapping is None else mapping
+        elif ordered is None and hasattr(a, "__getitem__") and hasattr(a, "__len__"):
+            ordered = a
+    if ordered is not None:
+        return iter(ordered)
+    if mapping is not None:
+        return iter(mapping.items())
+    return iter([repr(v)[:PREVIEW_BYTES]])
+
+
 def _preview(v):
     """A JSON-able preview of a value of any registered type: strings as text,
-    collections as their first items (pairs for mappings)."""
+    collections as their first items (pairs for mappings; member and score
+    for sorted sets, in rank order)."""
     if type(v) is bytes:
         return {"text": _text(v, PREVIEW_BYTES), "truncated": len(v) > PREVIEW_BYTES}
     hook = getattr(v, "dashboard_preview", None)
     if hook is not None:
-        items = hook(PREVIEW_ITEMS)
+        items = list(hook(PREVIEW_ITEMS))
     else:
-        items_fn = getattr(v, "items", None)
-        try:
-            it = items_fn() if callable(items_fn) else iter(v)
-            items = list(islice(it, PREVIEW_ITEMS))
-        except TypeError:
-            items = [repr(v)[:PREVIEW_BYTES]]
+        items = list(islice(_collection_items(v), PREVIEW_ITEMS))
+        if type_name(v) == b"zset":
+            items = [(x[1], x[0]) if isinstance(x, tuple) and len(x) == 2
+                     and isinstance(x[0], (int, float)) else x for x in items]
 
     def conv(x):
         if isinstance(x, (tuple, list)):
