@@ -99,6 +99,27 @@ def test_error_replies_never_carry_raw_newlines(shardis, real_redis):
     out = same_as_redis(shardis, real_redis, cmd("NO\r\nSUCH", "a\r\nb") + cmd("PING"),
                         expect=10**9, timeout=0.5)
     assert out.count(b"\r\n") == 2 and out.endswith(b"+PONG\r\n")
+    out = same_as_redis(shardis, real_redis, cmd("CONFIG", "a\r\nb") + cmd("PING"),
+                        expect=10**9, timeout=0.5)
+    assert out.count(b"\r\n") == 2 and out.endswith(b"+PONG\r\n")
+
+
+def test_quit_replies_ok_then_closes_before_later_pipelined_requests(shardis, real_redis):
+    out = same_as_redis(shardis, real_redis,
+                        cmd("SET", "q", "1") + b"PING\r\n" + cmd("QUIT") + cmd("DEL", "q"))
+    assert out == b"+OK\r\n+PONG\r\n+OK\r\n" + EOF
+    with shardis.client() as c, real_redis.client() as c2:
+        assert c.get("q") == c2.get("q") == b"1"     # the DEL after QUIT never ran
+        c.delete("q")
+        c2.delete("q")
+
+
+def test_protocol_error_after_pipelined_shard_commands_answers_them_first(shardis, real_redis):
+    payload = b"".join(cmd("SET", f"pe{i}", f"{i}") for i in range(100)) + cmd("MGET", "pe1", "pe99") \
+        + b"*1\r\n:7\r\n" + cmd("PING")
+    out = same_as_redis(shardis, real_redis, payload)
+    assert out == (b"+OK\r\n" * 100 + b"*2\r\n$1\r\n1\r\n$2\r\n99\r\n"
+                   b"-ERR Protocol error: expected '$', got ':'\r\n" + EOF)
 
 
 # ------------------------------------------------------------------ RESP3 replies
