@@ -432,6 +432,14 @@ class RequestReader:
                         continue
                     self._check_partial()
                     return None
+                if type(req) is not list and req is not None:
+                    # a top-level non-array: Redis reads it as an inline line
+                    rest = self._rest_after_last()
+                    if rest is None or rest[:1] == b"*":
+                        raise ProtocolError("expected '*', got something else")
+                    self._reset_resp()
+                    self._pending.insert(0, rest)
+                    continue
                 self._done += 1
                 self._last = req
                 if not r.has_data():
@@ -439,10 +447,8 @@ class RequestReader:
                     self._in_resp = False
                     self._frame = None
                     self._fed = []
-                if type(req) is not list:
-                    if req is None:       # "*-1": Redis ignores it
-                        continue
-                    raise ProtocolError("expected '*', got something else")
+                if req is None:           # "*-1": Redis ignores it
+                    continue
                 for a in req:
                     if type(a) is not _BYTES:
                         raise _bad_element(req)

@@ -283,6 +283,7 @@ def test_malformed_multibulk_gets_redis_error_text_and_close(shardis, real_redis
     b"*-1\r\nPING\r\n", b"*0\r\nPING\r\n", b"*0\r\n*1\r\n$4\r\nPING\r\n",
     b"*1\r\n$4\r\nPING\r\nPING\r\n",                 # inline after multibulk, one read
     b"PING\r\n*1\r\n$4\r\nPING\r\nPING\r\n",
+    b"*1\r\n$4\r\nPING\r\n$3\r\nfoo\r\n:1\r\nPING\r\n",   # top-level non-arrays are inline
 ])
 def test_empty_multibulk_is_ignored_and_inline_may_follow_multibulk(shardis, real_redis, payload):
     out = same_as_redis(shardis, real_redis, payload, timeout=0.5)
