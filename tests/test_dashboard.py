@@ -227,6 +227,18 @@ def test_server_shuts_down_promptly_while_a_page_is_watching_the_stream(shardis_
     assert "Dashboard on http://127.0.0.1:%d/" % dport in s.log()
 
 
+def test_a_dashboard_port_in_use_stops_the_server_with_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "server", "--port", str(free_port()),
+                               "--dashboard-port", str(taken)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr and str(taken) in proc.stderr
+
+
 def test_requests_naming_a_foreign_host_are_refused_against_dns_rebinding(dash):
     status, _, body = dash.http("/api/clients", headers={"Host": f"evil.example:{dash.dport}"})
     assert status == 403 and body == {"error": "forbidden host"}

@@ -12,7 +12,11 @@ __all__ = ["start_dashboard", "stop_dashboard"]
 
 
 async def start_dashboard(server) -> None:
-    from .app import Dashboard
+    try:
+        from .app import Dashboard
+    except ImportError as e:   # run() reports OSError as "cannot start: ..."
+        raise OSError(f"dashboard-port is set but the dashboard cannot load ({e}): "
+                      "pip install aiohttp") from e
     dash = Dashboard(server)
     await dash.start()
     server.extensions["dashboard"] = dash
