@@ -88,6 +88,19 @@ class Keyspace:
         self.atime[key] = self.shard.clock
         return v
 
+    def peek(self, key: bytes):
+        """lookup() without touching the access time (Redis's LOOKUP_NOTOUCH:
+        TYPE, TTL, EXISTS, OBJECT, RANDOMKEY); still expires the key lazily."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if self.expires:
+            t = self.expires.get(key)
+            if t is not None and t <= self.shard.now_ms:
+                self._expire_now(key)
+                return None
+        return v
+
     def get(self, key: bytes):
         """lookup() that also counts keyspace hits/misses (for INFO)."""
         v = self.lookup(key)

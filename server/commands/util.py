@@ -87,7 +87,10 @@ def compile_glob(pattern: bytes) -> re.Pattern:
                 if pattern[j:j + 1] == b"\\" and j + 1 < n:
                     j += 1
                     items.append(re.escape(pattern[j:j + 1]))
-                elif j + 2 < n and pattern[j + 1:j + 2] == b"-" and pattern[j + 2:j + 3] != b"]":
+                elif j + 2 < n and pattern[j + 1:j + 2] == b"-":
+                    # stringmatchlen takes any 3 remaining bytes "x-y" as a
+                    # range, even when y is the closing ']' ("[a-]" is ']'..'a',
+                    # and the class is then unterminated)
                     a, b = pattern[j], pattern[j + 2]
                     if a > b:
                         a, b = b, a
