@@ -292,7 +292,19 @@ class Client(asyncio.Protocol):
                 b" are allowed in this context" % spec.bname)))
         if self.multi is not None and spec.name not in _MULTI_NAMES:
             return self.queue_multi(spec, argv)
-        self.dispatch(spec, argv)
+        n_entries = len(self.seq.entries)
+        try:
+            self.dispatch(spec, argv)
+        except CommandError as e:
+            # raised while routing (e.g. a fan-out checking its arguments)
+            spec.stats[2] += 1
+            if len(self.seq.entries) == n_entries:
+                self.seq.entries.append(encode(e.reply, self.proto))
+        except Exception as e:  # noqa: BLE001 - a bug becomes an error reply, never a dead connection
+            log.exception("dispatch of %r failed", argv[:1])
+            if len(self.seq.entries) == n_entries:
+                self.seq.entries.append(encode(Err(
+                    b"ERR internal error: " + repr(e).encode()[:200]), self.proto))
 
     def dispatch(self, spec, argv: list[bytes]) -> None:
         """Route an arity-checked command; appends exactly one sequencer entry."""

@@ -15,7 +15,7 @@ Fan-out strategies (``fanout=`` in ``@command``):
 
 from __future__ import annotations
 
-from server.protocol import OK, Err
+from server.protocol import OK, CommandError, Err
 
 __all__ = ["FANOUTS", "group_keys"]
 
@@ -70,6 +70,8 @@ def fanout_sum(conn, spec, argv):
 
 
 def fanout_pairs(conn, spec, argv):
+    if len(argv) % 2 == 0:
+        raise CommandError(f"ERR wrong number of arguments for '{spec.name}' command")
     keys = argv[1::2]
     groups = group_keys(conn, keys)
     parts = []
