@@ -213,7 +213,7 @@ def _strtod(b: bytes):
     m = _HEX.match(b)
     if m:
         sign, mant, exp = m.groups()
-        v = float.fromhex(b"%s0x%s%s" % (sign, mant, exp or b"p0").decode())
+        v = float.fromhex((b"%s0x%s%s" % (sign, mant, exp or b"p0")).decode())
         return v, False
     return None
 
@@ -1038,7 +1038,9 @@ def _declare_setop(name, op, store, card, summary, syntax, since, complexity):
     first = 2 if store else 1
     command(name, -3 if not store else -4,
             flags=("write", "denyoom") if store else ("readonly",),
-            keys=(1, 1, 1) if store else (2, 2, 1), key_fn=_zsetop_keys(first),
+            # not (1, 1, 1): Client.dispatch routes first=last=1 by argv[1]
+            # alone without asking key_fn; the key_fn gives the real keys
+            keys=(1, 2, 1) if store else (2, 2, 1), key_fn=_zsetop_keys(first),
             group="sorted_set", summary=summary, syntax=syntax, since=since,
             complexity=complexity, cross=cross)(handler)
     return handler
