@@ -75,7 +75,7 @@ def test_watched_key_modified_by_another_client_makes_exec_return_null(shardis):
     c1, c2 = conn(shardis), conn(shardis)
     c1.flushall()
     c1.set("w", "1")
-    assert c1.execute_command("WATCH", "w") == b"OK"
+    assert c1.execute_command("WATCH", "w") is True
     c2.set("w", "2")
     c1.execute_command("MULTI")
     c1.execute_command("SET", "w", "3")
