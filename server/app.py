@@ -66,6 +66,10 @@ class Server:
         self._tick_handle = None
         self.run_id = os.urandom(20).hex()
         self.fast_table: dict = {}
+        # Command guard (auth/ACL): guard(conn, spec, argv) -> None or an Err;
+        # guard_applies(conn) -> whether a new connection must be checked.
+        self.guard = None
+        self.guard_applies = lambda conn: False
         # client-output-buffer-limit per class: (hard, soft, soft_seconds) bytes
         self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
         self.tracer = Tracer(every=1000)

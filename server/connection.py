@@ -144,6 +144,11 @@ class Client(asyncio.Protocol):
         self.ssubs: dict = {}
         self.sub_mode = False
         self.soft_limit_since = None
+        # True while every command must pass server.guard (a password or ACL
+        # rules apply to this connection); keeps the hot path one test
+        self.guarded = server.guard is not None and server.guard_applies(self)
+        self.user = b"default"
+        self.authenticated = not self.guarded
         self.traced: list = []       # sampled batches whose replies are not all written
 
     # ------------------------------------------------------------ transport
@@ -206,7 +211,8 @@ class Client(asyncio.Protocol):
                 argv = reader.next()
                 if argv is None:
                     break
-                if self.barrier or self.parked or self.multi is not None or self.sub_mode:
+                if (self.barrier or self.parked or self.multi is not None or self.sub_mode
+                        or self.guarded):
                     if self.barrier or self.parked:
                         self.parked.append(argv)
                     else:
@@ -283,6 +289,14 @@ class Client(asyncio.Protocol):
                     self.multi_error = True
                 return self.seq.entries.append(encode(arity_error(sub.name)))
             spec = sub
+        if self.guarded:
+            # authentication / ACL (server.guard, installed by server/acl.py):
+            # returns None to allow, or the error to reply (NOAUTH, NOPERM...)
+            err = self.server.guard(self, spec, argv)
+            if err is not None:
+                if self.multi is not None:
+                    self.multi_error = True
+                return self.seq.entries.append(encode(err, self.proto))
         if self.sub_mode and self.proto == 2 and spec.name == "ping" and len(argv) <= 2:
             # RESP2 subscribed mode: PING answers like a pub/sub message
             return self.seq.entries.append(encode([b"pong", argv[1] if len(argv) > 1 else b""]))
