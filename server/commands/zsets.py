@@ -25,6 +25,7 @@ import re
 from sortedcontainers import SortedList
 
 from actors.keyspace import WRONGTYPE, register_type
+from server import protocol as _protocol
 from server.protocol import NULL_ARRAY, CommandError
 from server.table import command
 
@@ -281,11 +282,19 @@ def rank_span(n: int, start: int, end: int):
     return start, end
 
 
+# A protocol-aware pair reply (RESP2 flat, RESP3 nested 2-element arrays),
+# used as soon as server/protocol.py provides one under this name.
+_PAIRS = getattr(_protocol, "Pairs", None)
+
+
 def flat(pairs, withscores: bool) -> list:
-    """``[(member, score)]`` as a reply: members only, or member score ...
-    flat (RESP2 shape; see the module docstring for RESP3)."""
+    """``[(member, score)]`` as a reply: members only, or member/score pairs
+    (flat RESP2 shape unless the protocol module offers `Pairs`; see the
+    module docstring)."""
     if not withscores:
         return [m for m, _s in pairs]
+    if _PAIRS is not None:
+        return _PAIRS([m, s] for m, s in pairs)
     out = []
     for m, s in pairs:
         out.append(m)
@@ -734,7 +743,10 @@ def _zpop(db, argv, maximum: bool):
     z = _typed_write(db, argv[1])
     if z is None or count == 0:
         return []
-    return flat(pop_pairs(db, argv[1], z, 1 if count is None else count, maximum), True)
+    pairs = pop_pairs(db, argv[1], z, 1 if count is None else count, maximum)
+    if count is None:
+        return [pairs[0][0], pairs[0][1]]    # flat in RESP3 too (Redis 7.0)
+    return flat(pairs, True)
 
 
 @command("zpopmin", -2, flags=("write", "fast"), keys=(1, 1, 1), group="sorted_set",
