@@ -76,10 +76,14 @@ def _lookup(name: bytes):
 
 
 def unknown_command_error(argv: list[bytes]) -> Err:
-    args = " ".join("'%s'" % a[:128].decode("utf-8", "replace") for a in argv[1:])
-    name = argv[0][:128].decode("utf-8", "replace")
-    return Err(("ERR unknown command '%s', with args beginning with: %s" % (name, args)
-                + (" " if args else "")).encode())
+    # Redis: arguments are quoted one by one, each cut to what is left of a
+    # 128-byte budget, until the list reaches 128 bytes
+    args = b""
+    for a in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'%b' " % a[:128 - len(args)]
+    return Err(b"ERR unknown command '%b', with args beginning with: %b" % (argv[0][:128], args))
 
 
 def arity_error(name: str) -> Err:

@@ -126,6 +126,8 @@ def encode(v, proto: int = 2) -> bytes:
     if t is list or t is tuple:
         return b"*%d\r\n%b" % (len(v), b"".join([encode(x, proto) for x in v]))
     if t is Err:
+        if b"\r" in v or b"\n" in v:   # Redis turns newlines in errors into spaces
+            v = v.replace(b"\r", b" ").replace(b"\n", b" ")
         return b"-%b\r\n" % v
     if t is Status:
         return b"+%b\r\n" % v

@@ -165,27 +165,29 @@ def cmd_getdel(db, argv):
          syntax="key [EX seconds | PX milliseconds | EXAT unix-time-seconds | "
                 "PXAT unix-time-milliseconds | PERSIST]")
 def cmd_getex(db, argv):
+    # Redis order: option syntax, then a missing key replies nil, then the
+    # expire value is validated
     key = argv[1]
-    deadline = None
+    opt = None
     persist = False
-    seen = False
     i = 2
     while i < len(argv):
         o = argv[i].upper()
-        if o in (b"EX", b"PX", b"EXAT", b"PXAT") and not seen and i + 1 < len(argv):
-            seen = True
-            unit = 1000 if o in (b"EX", b"EXAT") else 1
-            deadline = _expire_arg(argv[i + 1], "getex", unit, o in (b"EXAT", b"PXAT"), db.now_ms)
+        if o in (b"EX", b"PX", b"EXAT", b"PXAT") and opt is None and not persist and i + 1 < len(argv):
+            opt = (o, argv[i + 1])
             i += 2
-        elif o == b"PERSIST" and not seen:
-            seen = persist = True
+        elif o == b"PERSIST" and opt is None and not persist:
+            persist = True
             i += 1
         else:
             raise CommandError(SYNTAX)
     v = db.get_str(key)
     if v is None:
         return None
-    if deadline is not None:
+    if opt is not None:
+        o, raw = opt
+        unit = 1000 if o in (b"EX", b"EXAT") else 1
+        deadline = _expire_arg(raw, "getex", unit, o in (b"EXAT", b"PXAT"), db.now_ms)
         if deadline <= db.now_ms:
             db.delete(key)
         else:
