@@ -314,3 +314,18 @@ def test_generated_sorted_set_command_sequences_match_redis(shardis, real_redis,
 
 
 assert norm  # shared helper re-exported for readers of this module
+
+
+def test_zadd_with_many_pairs_and_repeated_members_matches_redis(both):
+    pairs = []
+    for i in range(150):
+        pairs += [str(i % 7 - 3), f"m{i % 97}"]
+    same(both, "ZADD", "z", "5", "m1", "-10", "m2")
+    same(both, "ZADD", "z", "CH", *pairs)
+    same(both, "ZADD", "z", "GT", "CH", *pairs)
+    same(both, "ZADD", "fresh", *pairs)
+    same(both, "ZADD", "fresh", "XX", "CH", *pairs[:140])
+    for k in ("z", "fresh"):
+        same(both, "ZRANGE", k, "0", "-1", "WITHSCORES")
+        same(both, "ZCARD", k)
+        same(both, "OBJECT", "ENCODING", k)

@@ -317,7 +317,13 @@ def zadd_generic(db, key: bytes, opts: set, pairs: list, incr: bool):
     added = updated = processed = 0
     score = None
     scores = z.scores
-    bulk_new = created and not incr and len(pairs) > 64
+    # Many pairs (e.g. a million-member load): members new to the set are
+    # collected and merged into the SortedList in one update() at the end;
+    # ``fresh`` maps such a member to its slot in ``adds`` so a repeat of it
+    # in the same command rewrites that slot instead of touching ``sl``.
+    bulk = not incr and len(pairs) > 64
+    adds: list = []
+    fresh: dict = {}
     for s, m in pairs:
         cur = scores.get(m)
         if cur is not None:
@@ -326,31 +332,38 @@ def zadd_generic(db, key: bytes, opts: set, pairs: list, incr: bool):
             if incr:
                 s = cur + s
                 if math.isnan(s):
-                    if created and scores:
-                        db.set(key, z)
                     raise CommandError(NAN_SCORE)
             if (lt and s >= cur) or (gt and s <= cur):
                 continue
             score = s
             processed += 1
             if s != cur:
-                z.set_score(m, s) if not bulk_new else scores.__setitem__(m, s + 0.0)
                 updated += 1
+                i = fresh.get(m) if bulk else None
+                if i is None:
+                    z.set_score(m, s)
+                else:
+                    s += 0.0
+                    scores[m] = s
+                    adds[i] = (s, m)
         else:
             if xx:
                 continue
             score = s
             processed += 1
             added += 1
-            if bulk_new:
-                scores[m] = s + 0.0
+            if bulk:
+                s += 0.0
+                scores[m] = s
+                fresh[m] = len(adds)
+                adds.append((s, m))
             else:
                 z.set_score(m, s)
-    if bulk_new:
-        # one pass build for a big first ZADD (e.g. a million members)
-        z.sl = SortedList((sc, m) for m, sc in scores.items())
-        z.big = (len(scores) > ZSET_MAX_LISTPACK_ENTRIES
-                 or any(len(m) > ZSET_MAX_LISTPACK_VALUE for m in scores))
+    if adds:
+        z.sl.update(adds)
+        if not z.big and (len(scores) > ZSET_MAX_LISTPACK_ENTRIES
+                          or any(len(m) > ZSET_MAX_LISTPACK_VALUE for _s, m in adds)):
+            z.big = True
     if created:
         if scores:
             db.set(key, z)
