@@ -415,7 +415,8 @@ def mode_profile(args, doc: dict) -> None:
     os.makedirs(RESULTS_DIR, exist_ok=True)
     cprof_out = os.path.join(RESULTS_DIR, f"profile-{stamp}-{sc.name}.cprof")
     if py_spy is None:
-        log("py-spy unavailable: profiling with cProfile in every thread (slower, distorts more)")
+        log(("--cprofile" if args.cprofile else "py-spy unavailable") +
+            ": profiling with cProfile in every thread (deterministic, slows Python code more than sampling)")
         os.environ["BENCH_CPROFILE_OUT"] = cprof_out
         shardis = start_shardis(args.shards, python_prefix=prof.cprofile_prefix())
     else:
@@ -452,7 +453,7 @@ def mode_profile(args, doc: dict) -> None:
         if not prof.wait_for_file(cprof_out):
             raise RuntimeError("the cProfile wrapper wrote no stats; log:\n" + shardis.log_tail())
         doc["profile"] = {"tool": "cProfile", "stats_path": cprof_out, "scenario": sc.name,
-                          "seconds": wall} | prof.parse_cprofile(cprof_out, wall)
+                          "seconds": wall} | prof.parse_cprofile(cprof_out)
         unit = "self-seconds"
     doc["profile"]["load_runs"] = load_runs
     log(prof.format_profile(doc["profile"], unit))
