@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_sets import Raw, norm, parse, same, same_unordered
+from test_sets import Raw, parse, same, same_unordered
 
 
 @pytest.fixture
@@ -312,8 +312,6 @@ def test_generated_sorted_set_command_sequences_match_redis(shardis, real_redis,
         a.close()
         b.close()
 
-
-assert norm  # shared helper re-exported for readers of this module
 
 
 def test_zadd_with_many_pairs_and_repeated_members_matches_redis(both):
