@@ -99,7 +99,11 @@ class Context:
         self.args = args
         self.redis: Server = start_redis()
         self.shardis: Server = start_shardis(args.shards)
-        self.restarts = 0
+        self.restarted: list[dict] = []   # servers started after a hang, for the report
+
+    def describe(self) -> dict:
+        return {kind: {"pid": s.pid, "port": s.port, "argv": s.argv}
+                for kind, s in (("redis", self.redis), ("shardis", self.shardis))}
 
     def server(self, kind: str) -> Server:
         return self.redis if kind == "redis" else self.shardis
@@ -120,7 +124,7 @@ class Context:
             self.redis = start_redis()
         else:
             self.shardis = start_shardis(self.args.shards)
-        self.restarts += 1
+        self.restarted.append(self.describe()[kind])
         return note
 
 
@@ -373,9 +377,10 @@ def mode_suite(args, doc: dict) -> None:
         scenarios = list(SCENARIOS)
     doc["scenarios"] = results = {}
     ctx = Context(args)
+    doc["servers"] = ctx.describe()
+    doc["restarts"] = ctx.restarted   # the same list: filled in as it happens
     for sc in scenarios:
         results[sc.name] = run_scenario(ctx, sc, args)
-    doc["shardis_restarts"] = ctx.restarts
     doc["pipelining"] = pipe = pipelining(results)
     doc["targets"] = tgts = targets(results, pipe)
     print_summary(results, pipe, tgts)

@@ -29,6 +29,15 @@ def exe() -> str:
     return path
 
 
+def _kill_group(pid: int) -> None:
+    # redis-benchmark runs in its own session (so Ctrl-C reaches only the
+    # harness); it may have exited on its own a moment ago.
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def round_n(n: int, clients: int, pipeline: int) -> int:
     """redis-benchmark has a completion race when -n is not a multiple of
     -c * -P (the last pipelined batch can be left waiting): round up."""
@@ -78,12 +87,12 @@ def run(port: int, *, clients: int = 1, pipeline: int = 1, n: int = 10000,
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
         out, err = proc.communicate()
         return {"argv": argv, "seconds": time.monotonic() - t0, "tests": parse_csv(out or ""),
                 "error": "timeout"}
     except BaseException:  # Ctrl-C: do not leave the benchmark running
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
         proc.wait()
         raise
     result = {"argv": argv, "seconds": time.monotonic() - t0, "tests": parse_csv(out), "error": None}

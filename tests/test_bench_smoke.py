@@ -1,0 +1,91 @@
+"""The benchmark harness must not rot: run it in a minimal mode (one
+scenario, one round, a tiny -n) against real servers and check the JSON it
+writes, and that it stops both servers, also when interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("redis-server") and shutil.which("redis-benchmark")),
+    reason="redis-server / redis-benchmark not installed")
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                if any(line.startswith("State:") and "Z" in line.split()[1] for line in f):
+                    return True   # exited, not yet reaped by its (former) parent
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_minimal_run_writes_json_with_a_ratio_and_stops_both_servers(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenario", "c1-p30", "--rounds", "1",
+         "--n-scale", "0.02", "--shards", "2", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    tests = doc["scenarios"]["c1-p30"]["tests"]
+    assert set(tests) == {"SET", "GET"}
+    for name, v in tests.items():
+        assert v["ratio"] > 0, name
+        assert v["redis"]["rps"] > 0 and v["shardis"]["rps"] > 0
+        assert v["shardis"]["p99_ms"] >= v["shardis"]["p50_ms"] > 0
+    rounds = doc["scenarios"]["c1-p30"]["rounds"]
+    assert len(rounds) == 1 and rounds[0]["shardis"]["error"] is None
+    # -n 3000 rounded to a multiple of -c 1 * -P 30
+    assert doc["scenarios"]["c1-p30"]["n"] % 30 == 0
+    m = doc["machine"]
+    assert m["nproc"] and m["python"] and "7." in m["redis_server_version"] and m["git_commit"]
+    # the timestamped copy next to the harness holds the same report
+    stamped = re.search(r"JSON: (\S+\.json)", proc.stdout).group(1)
+    assert json.load(open(stamped))["scenarios"]["c1-p30"]["tests"] == tests
+    for kind, info in doc["servers"].items():
+        assert _gone(info["pid"]), f"{kind} (pid {info['pid']}) still running after the harness exited"
+
+
+def test_ctrl_c_stops_both_servers_and_still_writes_the_partial_report(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--scenario", "c1-p1", "--rounds", "3", "--shards", "2",
+         "--json", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # wait for the first measurement line, then interrupt mid-run
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "round 1/3" in line or not line:
+                break
+        assert any("round 1/3" in l for l in lines), "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, "".join(lines) + rest
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    for kind, info in doc["servers"].items():
+        assert _gone(info["pid"]), f"{kind} (pid {info['pid']}) survived Ctrl-C of the harness"
