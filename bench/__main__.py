@@ -209,8 +209,8 @@ def print_table(tests: dict, indent: str = "  ") -> None:
 
 
 def run_rb_scenario(ctx: Context, sc: Scenario, args) -> dict:
-    kw = sc.rb_kwargs(scaled(sc.n, args.n_scale))
-    rounds = interleaved(ctx, args.rounds, lambda kind: [dict(kw)], args.timeout, sc.name)
+    n = {"shardis": scaled(sc.n, args.n_scale), "redis": scaled(sc.n * sc.redis_n_factor, args.n_scale)}
+    rounds = interleaved(ctx, args.rounds, lambda kind: [sc.rb_kwargs(n[kind])], args.timeout, sc.name)
     return {"rounds": rounds, "tests": summarize(rounds)}
 
 
@@ -221,10 +221,12 @@ def run_bigz(ctx: Context, sc: Scenario, args) -> dict:
         log(f"  loading {members:,} members into {kind} {BIGZ_KEY} ...")
         load[kind] = load_bigz(ctx.server(kind), members)
         log(f"  loaded in {load[kind]:.1f}s")
-    n = scaled(sc.n, args.n_scale)
-    runs = [dict(label=label, command=cmd, clients=sc.clients, pipeline=sc.pipeline, n=n, keyspace=members)
-            for label, cmd in BIGZ_COMMANDS.items()]
-    rounds = interleaved(ctx, args.rounds, lambda kind: [dict(r) for r in runs], args.timeout, sc.name)
+    n = {"shardis": scaled(sc.n, args.n_scale), "redis": scaled(sc.n * sc.redis_n_factor, args.n_scale)}
+    rounds = interleaved(ctx, args.rounds,
+                         lambda kind: [dict(label=label, command=cmd, clients=sc.clients, pipeline=sc.pipeline,
+                                            n=n[kind], keyspace=members)
+                                       for label, cmd in BIGZ_COMMANDS.items()],
+                         args.timeout, sc.name)
     for kind in SERVERS:
         ctx.server(kind).client().delete(BIGZ_KEY)
     return {"members": members, "load_seconds": load, "rounds": rounds, "tests": summarize(rounds)}
@@ -272,8 +274,10 @@ def run_scenario(ctx: Context, sc: Scenario, args) -> dict:
     log(f"\n== {sc.name}: {sc.description}")
     base = {"kind": sc.kind, "description": sc.description}
     if sc.kind in ("rb", "bigz"):
-        base.update(clients=sc.clients, pipeline=sc.pipeline, n=rb.round_n(scaled(sc.n, args.n_scale),
-                                                                           sc.clients, sc.pipeline))
+        base.update(clients=sc.clients, pipeline=sc.pipeline,
+                    n=rb.round_n(scaled(sc.n, args.n_scale), sc.clients, sc.pipeline),
+                    n_redis=rb.round_n(scaled(sc.n * sc.redis_n_factor, args.n_scale),
+                                       sc.clients, sc.pipeline))
         missing = missing_commands(ctx.shardis, sc)
         if missing:
             log(f"  {sc.name}: not supported yet (Shardis answers unknown command to {', '.join(missing)})")
