@@ -330,7 +330,7 @@ class Client(asyncio.Protocol):
         spec.stats[0] += 1
         route = spec.route
         if route is Route.SHARD:
-            if spec.first_key == 1 and spec.last_key == 1:
+            if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
                 s = self.shard_of(argv[1])
             else:
                 keys = spec.keys(argv)

@@ -36,7 +36,7 @@ import math
 import hiredis
 
 __all__ = [
-    "Raw", "Status", "Err", "RSet", "Verbatim", "Push", "NullArray", "NULL_ARRAY",
+    "Raw", "Status", "Err", "RSet", "Verbatim", "Push", "Pairs", "NullArray", "NULL_ARRAY",
     "OK", "QUEUED", "PONG", "CommandError", "ProtocolError", "RequestReader",
     "encode", "format_double", "split_inline",
 ]
@@ -69,6 +69,12 @@ class Verbatim(bytes):
     __slots__ = ()
 
 
+class Pairs(list):
+    """``[[member, score], ...]``: RESP3 nests each pair (Redis 7's
+    WITHSCORES replies), RESP2 flattens them into one array."""
+    __slots__ = ()
+
+
 class Push(list):
     """An out-of-band push message: RESP3 ``>``, an array in RESP2."""
     __slots__ = ()
@@ -97,15 +103,21 @@ class ProtocolError(Exception):
     """Malformed request: reply with this error, then close the connection."""
 
 
+_D2_LIMIT = 4503599627370496.0   # 2**52
+
+
 def format_double(f: float) -> bytes:
-    """Format a double the way Redis 7 prints scores and INCRBYFLOAT-free doubles."""
+    """Format a double as Redis 7.0's d2string does (scores, RESP3 doubles):
+    integers below 2**52 as integers, everything else with ``%.17g``."""
     if math.isinf(f):
         return b"inf" if f > 0 else b"-inf"
     if math.isnan(f):
         return b"nan"
-    if f == int(f) and abs(f) < 1e17:
+    if f == 0:
+        return b"-0" if math.copysign(1.0, f) < 0 else b"0"
+    if -_D2_LIMIT < f < _D2_LIMIT and f == int(f):
         return b"%d" % int(f)
-    return repr(f).encode()
+    return b"%.17g" % f
 
 
 _NULL2 = b"$-1\r\n"
@@ -158,6 +170,12 @@ def encode(v, proto: int = 2) -> bytes:
         if proto == 2:
             return b"$%d\r\n%b\r\n" % (len(v), v)
         return b"=%d\r\ntxt:%b\r\n" % (len(v) + 4, v)
+    if t is Pairs:
+        if proto == 2:
+            return b"*%d\r\n%b" % (2 * len(v), b"".join(
+                [encode(x, proto) for pair in v for x in pair]))
+        return b"*%d\r\n%b" % (len(v), b"".join(
+            [b"*2\r\n" + encode(pair[0], proto) + encode(pair[1], proto) for pair in v]))
     if t is Push:
         return b"%b%d\r\n%b" % (b"*" if proto == 2 else b">", len(v),
                                 b"".join([encode(x, proto) for x in v]))
@@ -243,7 +261,10 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(cur))
 
 
-MAX_MULTIBULK = 1024 * 1024   # elements per request (hiredis preallocates the list)
+# elements per request: Redis allows INT_MAX, but hiredis preallocates the
+# argument list from the header, so a bound keeps one header from costing GBs
+# (8M elements = 64 MB of list, enough for a 4M-member ZADD or MSET)
+MAX_MULTIBULK = 8 * 1024 * 1024
 _BYTES = bytes
 
 
