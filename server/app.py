@@ -86,6 +86,8 @@ class Server:
             ref = ShardActor.start(i, self.config.databases, self.bridge)
             self.shards.append(ref)
             self.inboxes.append(ref.tell)
+        from .persistence import snapshot   # RDB load before clients, save rules
+        await snapshot.load_on_start(self)
         self.listener = await self.loop.create_server(
             lambda: Client(self), host=self.config.bind.split()[0] or None,
             port=self.config.port, reuse_address=True, backlog=511)
@@ -94,6 +96,7 @@ class Server:
             from .dashboard import start_dashboard
             await start_dashboard(self)
         self._schedule_tick()
+        snapshot.start_timers(self)
         log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shards",
                  SHARDIS_VERSION, VERSION, self.config.bind, self.port, self.config.shards)
 

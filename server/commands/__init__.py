@@ -4,4 +4,4 @@ Importing this package registers every command in `server.table.TABLE`.
 """
 
 from . import (bitmaps, connection, hashes, hll, introspection, keys, lists,  # noqa: F401
-               pubsub, server, sets, sort, strings, transactions, zsets)
+               persistence, pubsub, server, sets, sort, strings, transactions, zsets)
