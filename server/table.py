@@ -154,21 +154,28 @@ def get_keys(spec: CommandSpec, argv: list[bytes]) -> list[bytes]:
 
 
 # ------------------------------------------------------------------ syntax -> docs
+#
+# ``syntax`` strings follow Redis's documented argument syntax; parse_syntax
+# turns them into the argument trees of COMMAND DOCS, which redis-cli renders
+# back into its hints (cliAddArgument).  Invariant: rendering the tree the way
+# redis-cli does gives back the documented syntax, so ``key [key ...]`` must
+# become one ``key`` argument flagged ``multiple``, not two arguments.
 
 _TOKEN = re.compile(r"\[|\]|\(|\)|\||\.\.\.|[^\s\[\]()|]+")
 
 _INTEGER_NAMES = {"count", "seconds", "milliseconds", "offset", "start", "end", "index",
                   "numkeys", "timeout", "db", "destination-db", "cursor", "len",
-                  "unix-time-seconds", "unix-time-milliseconds", "increment", "decrement",
-                  "rank", "num-locals", "maxlen", "limit", "ttl", "port", "id",
-                  "bit", "numsamples", "numsub", "encoding-count", "value-int",
-                  "unit", "number", "ms", "timeout-int", "delta"}
-_DOUBLE_NAMES = {"score", "min", "max", "increment-float", "weight", "float-increment"}
+                  "increment", "decrement", "rank", "num-locals", "maxlen", "limit",
+                  "ttl", "port", "id", "bit", "numsamples", "numsub", "encoding-count",
+                  "value-int", "number", "ms", "delta", "stop", "protover", "index1",
+                  "index2", "numreplicas", "pos", "maxage"}
+_DOUBLE_NAMES = {"score", "min", "max", "increment-float", "weight", "float-increment",
+                 "longitude", "latitude", "radius", "width", "height"}
+_KEY_NAMES = {"key", "source", "destination", "newkey", "destkey", "srckey", "sourcekey"}
 
 
 def _arg_type(name: str) -> str:
-    if name in ("key", "source", "destination", "newkey", "destkey", "srckey",
-                "sourcekey") or name.endswith("key"):
+    if name in _KEY_NAMES or name.endswith("key"):
         return "key"
     if name == "pattern":
         return "pattern"
@@ -181,66 +188,157 @@ def _arg_type(name: str) -> str:
     return "string"
 
 
+def _is_token(t: str) -> bool:
+    """UPPER-CASE words (and punctuation such as ``~`` or ``*``) are literal tokens."""
+    if t in ("[", "]", "(", ")", "|", "..."):
+        return False
+    return t.isupper() or (not any(c.isalpha() for c in t))
+
+
+def _flag(item: dict, flag: str) -> dict:
+    flags = item.setdefault("flags", [])
+    if flag not in flags:
+        flags.append(flag)
+    return item
+
+
 def parse_syntax(syntax: str) -> list[dict]:
     """Turn ``key value [EX seconds | PX milliseconds] [NX | XX]`` into the
     argument tree of ``COMMAND DOCS`` (name, type, token, flags, arguments).
 
     Grammar: lower-case words are arguments, UPPER-CASE words are tokens,
-    ``[...]`` is optional, ``a | b`` is a choice, ``...`` repeats the item before.
+    ``[...]`` is optional, ``(...)`` groups, ``...`` repeats the item before
+    (or the whole group when it closes a group of alternatives), and the
+    documented repetition forms ``x [x ...]``, ``a b [a b ...]`` and
+    ``TOKEN x [TOKEN x ...]`` become one argument flagged ``multiple``.
+
+    ``|`` separates alternatives.  At the top level it binds the two words
+    next to it (``AND | OR | XOR | NOT destkey``, ``MIN | MAX``).  Inside a
+    group it separates whole sequences (``[EX seconds | PX milliseconds]``),
+    except between bare tokens (``[OVERFLOW WRAP | SAT | FAIL]``).
     """
     toks = _TOKEN.findall(syntax)
     pos = 0
 
-    def seq(stop):
+    def bare_token_at(i: int) -> bool:
+        # a token not followed by an argument of its own
+        if i < 0 or i >= len(toks) or not _is_token(toks[i]):
+            return False
+        nxt = toks[i + 1] if i + 1 < len(toks) else "]"
+        return nxt in ("|", "]", ")", "[", "(") or _is_token(nxt)
+
+    def seq(closer: str | None) -> list[dict]:
         nonlocal pos
+        top = closer is None
         alts: list[list[dict]] = [[]]
-        while pos < len(toks) and toks[pos] not in stop:
+        tight = False          # the next item joins a oneof with the previous one
+        group_multiple = False
+        while pos < len(toks) and toks[pos] != closer:
             t = toks[pos]
             pos += 1
             cur = alts[-1]
             if t == "|":
-                alts.append([])
-            elif t in ("[", "("):
-                inner = seq({"]"} if t == "[" else {")"})
-                pos += 1  # closing bracket
-                item = _group(inner)
+                if top or (bare_token_at(pos - 2) and bare_token_at(pos)):
+                    tight = True
+                else:
+                    alts.append([])
+                continue
+            if t == "...":
+                if (not top and len(alts) > 1 and pos < len(toks) and toks[pos] == closer):
+                    group_multiple = True
+                elif cur:
+                    _flag(cur[-1], "multiple")
+                continue
+            if t in ("[", "("):
+                inner = seq("]" if t == "[" else ")")
+                pos += 1  # the closing bracket
+                item = _wrap(inner)
                 if t == "[":
-                    item.setdefault("flags", []).append("optional")
-                cur.append(item)
-            elif t == "...":
-                if cur:
-                    cur[-1].setdefault("flags", []).append("multiple")
-            elif t.isupper() or (not t[0].isalpha() and t.upper() == t and t not in ("-",)):
-                cur.append({"name": t.lower(), "type": "pure-token", "token": t})
+                    _flag(item, "optional")
+            elif _is_token(t):
+                item = {"name": t.lower(), "type": "pure-token", "token": t}
             else:
-                cur.append({"name": t, "type": _arg_type(t)})
-        # merge TOKEN arg pairs into token-carrying args
-        alts = [_attach_tokens(a) for a in alts]
+                item = {"name": t, "type": _arg_type(t)}
+            if tight and cur:
+                prev = cur[-1]
+                if prev.get("_tight"):
+                    prev["arguments"].append(item)
+                else:
+                    cur[-1] = {"name": "choice", "type": "oneof", "_tight": True,
+                               "arguments": [prev, item]}
+                tight = False
+            else:
+                cur.append(item)
+        alts = [_normalize(a) for a in alts]
         if len(alts) == 1:
-            return alts[0]
-        return [{"name": "choice", "type": "oneof",
-                 "arguments": [a[0] if len(a) == 1 else
-                               {"name": "block", "type": "block", "arguments": a}
-                               for a in alts]}]
+            out = alts[0]
+        else:
+            out = [{"name": "choice", "type": "oneof",
+                    "arguments": [_wrap(a) for a in alts]}]
+        if group_multiple:
+            _flag(out[0], "multiple")
+        return out
 
-    def _group(items):
-        if len(items) == 1:
-            return dict(items[0])
-        return {"name": "block", "type": "block", "arguments": items}
+    out = seq(None)
+    _finish(out)
+    return out
 
-    out = seq(set())
-    _name_blocks(out)
+
+def _wrap(items: list[dict]) -> dict:
+    if len(items) == 1:
+        return items[0]
+    return {"name": "block", "type": "block", "arguments": items}
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Structural equality, ignoring flags."""
+    if (a["name"], a["type"], a.get("token")) != (b["name"], b["type"], b.get("token")):
+        return False
+    xa, xb = a.get("arguments", []), b.get("arguments", [])
+    return len(xa) == len(xb) and all(_same(p, q) for p, q in zip(xa, xb))
+
+
+def _merge_repeats(items: list[dict]) -> list[dict]:
+    """``x [x ...]`` -> x (multiple); ``a b [a b ...]`` -> block(a b) (multiple);
+    ``TOKEN x [TOKEN x ...]`` (token attached) -> x (multiple, multiple_token)."""
+    out: list[dict] = []
+    for it in items:
+        flags = it.get("flags", [])
+        if "optional" in flags and out:
+            if it["type"] == "block" and "token" not in it:
+                content = it["arguments"]
+            else:
+                content = [it]
+            last_flags = content[-1].get("flags", [])
+            n = len(content)
+            if ("multiple" in (last_flags if n > 1 else flags) and n <= len(out)
+                    and all(_same(p, q) for p, q in zip(out[-n:], content))
+                    and all(not p.get("flags") for p in out[-n:])):
+                if n == 1:
+                    rep = out[-1]
+                    _flag(rep, "multiple")
+                    if rep.get("token"):
+                        _flag(rep, "multiple_token")
+                else:
+                    rep = {"name": "block", "type": "block", "arguments": out[-n:]}
+                    _flag(rep, "multiple")
+                    del out[-n:]
+                    out.append(rep)
+                continue
+        out.append(it)
     return out
 
 
 def _attach_tokens(items: list[dict]) -> list[dict]:
+    """``TOKEN arg`` -> one argument carrying the token (``EX seconds``)."""
     out: list[dict] = []
     i = 0
     while i < len(items):
         it = items[i]
         if (it["type"] == "pure-token" and i + 1 < len(items)
-                and items[i + 1]["type"] not in ("pure-token",)
-                and "token" not in items[i + 1] and "flags" not in it):
+                and items[i + 1]["type"] != "pure-token"
+                and "token" not in items[i + 1] and "flags" not in it
+                and "optional" not in items[i + 1].get("flags", ())):
             nxt = dict(items[i + 1])
             nxt["token"] = it["token"]
             out.append(nxt)
@@ -251,15 +349,49 @@ def _attach_tokens(items: list[dict]) -> list[dict]:
     return out
 
 
-def _name_blocks(args: list[dict]) -> None:
+def _normalize(items: list[dict]) -> list[dict]:
+    return _merge_repeats(_attach_tokens(_merge_repeats(items)))
+
+
+def _finish(args: list[dict]) -> None:
+    """Drop parse-only marks; name blocks and choices after their tokens."""
     for a in args:
+        a.pop("_tight", None)
         if "arguments" in a:
-            _name_blocks(a["arguments"])
+            _finish(a["arguments"])
             if a["name"] in ("block", "choice"):
-                tok = next((x.get("token") for x in a["arguments"] if x.get("token")), None)
-                if tok:
-                    a["name"] = tok.lower() if a["type"] == "block" else (
-                        "-".join(x.get("token", x["name"]).lower() for x in a["arguments"])[:40])
+                if a["type"] == "block":
+                    tok = next((x.get("token") for x in a["arguments"] if x.get("token")), None)
+                    a["name"] = tok.lower() if tok else "block"
+                else:
+                    a["name"] = "-".join(x.get("token", x["name"]).lower()
+                                         for x in a["arguments"])[:40]
+
+
+def render_arguments(args: list[dict]) -> str:
+    """The hint redis-cli builds from a COMMAND DOCS argument list (its
+    cliAddArgument): the documented syntax with ``a|b`` choices."""
+    return " ".join(_render(a) for a in args)
+
+
+def _render(a: dict) -> str:
+    t = a["type"]
+    flags = a.get("flags", ())
+    if t == "oneof":
+        rep = "|".join(_render(x) for x in a["arguments"])
+    elif t == "block":
+        rep = " ".join(_render(x) for x in a["arguments"])
+    elif t == "pure-token":
+        rep = ""
+    else:
+        rep = a["name"]
+    tok = a.get("token", "")
+    if tok and t != "pure-token":
+        tok += " "
+    s = tok + rep
+    if "multiple" in flags:
+        s += " [" + (tok if "multiple_token" in flags else "") + rep + " ...]"
+    return f"[{s}]" if "optional" in flags else s
 
 
 def syntax_line(spec: CommandSpec) -> str:
