@@ -47,25 +47,33 @@ def _bool(v: str) -> bool:
 @dataclass
 class Option:
     name: str
-    kind: str          # int | str | bool | memory | enum | special
+    kind: str          # int | str | bool | memory | enum
     default: object
     mutable: bool = True
     choices: tuple = ()
     attr: str = ""
     minimum: int | None = None
     maximum: int | None = None
+    clamp: bool = False       # out-of-range values are clamped, not refused (hz)
+    hidden: tuple = ()        # extra accepted enum values not listed in errors
 
     def __post_init__(self):
         if not self.attr:
             self.attr = self.name.replace("-", "_")
 
 
+INT_MAX = (1 << 31) - 1
+UINT_MAX = (1 << 32) - 1
+LLONG_MAX = (1 << 63) - 1
+
+# Ranges and error texts follow Redis 7.0's config.c (createIntConfig ...).
 CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("bind", "str", "127.0.0.1", mutable=False),
     Option("port", "int", 6379, mutable=False, minimum=0, maximum=65535),
-    Option("databases", "int", 16, mutable=False, minimum=1),
+    Option("databases", "int", 16, mutable=False, minimum=1, maximum=INT_MAX),
     Option("shards", "int", 0, mutable=False, minimum=0, maximum=256),
-    Option("loglevel", "enum", "notice", choices=("debug", "verbose", "notice", "warning", "nothing")),
+    Option("loglevel", "enum", "notice", choices=("debug", "verbose", "notice", "warning"),
+           hidden=("nothing",)),
     Option("logfile", "str", "", mutable=False),
     Option("dashboard-port", "int", 0, mutable=False, minimum=0, maximum=65535),
     Option("save", "str", ""),
@@ -73,72 +81,154 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("appendfsync", "enum", "everysec", choices=("always", "everysec", "no")),
     Option("dir", "str", "."),
     Option("dbfilename", "str", "dump.rdb"),
-    Option("maxclients", "int", 10000, minimum=1),
-    Option("timeout", "int", 0, minimum=0),
-    Option("tcp-keepalive", "int", 300, minimum=0),
-    Option("maxmemory", "memory", 0),
+    Option("maxclients", "int", 10000, minimum=1, maximum=UINT_MAX),
+    Option("timeout", "int", 0, minimum=0, maximum=INT_MAX),
+    Option("tcp-keepalive", "int", 300, minimum=0, maximum=INT_MAX),
+    Option("maxmemory", "memory", 0, minimum=0, maximum=LLONG_MAX),
     Option("maxmemory-policy", "enum", "noeviction",
-           choices=("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-                    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")),
-    Option("maxmemory-samples", "int", 5, minimum=1),
-    Option("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024),
-    Option("client-query-buffer-limit", "memory", 1024 * 1024 * 1024),
+           choices=("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                    "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
+    Option("maxmemory-samples", "int", 5, minimum=1, maximum=64),
+    Option("proto-max-bulk-len", "memory", 512 * 1024 * 1024, minimum=1024 * 1024,
+           maximum=LLONG_MAX),
+    Option("client-query-buffer-limit", "memory", 1024 * 1024 * 1024, minimum=1024 * 1024,
+           maximum=LLONG_MAX),
     Option("requirepass", "str", ""),
     Option("protected-mode", "bool", True),
-    Option("slowlog-log-slower-than", "int", 10000),
-    Option("slowlog-max-len", "int", 128, minimum=0),
-    Option("latency-monitor-threshold", "int", 0, minimum=0),
+    Option("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=LLONG_MAX),
+    Option("slowlog-max-len", "int", 128, minimum=0, maximum=LLONG_MAX),
+    Option("latency-monitor-threshold", "int", 0, minimum=0, maximum=LLONG_MAX),
     Option("notify-keyspace-events", "str", ""),
-    Option("hz", "int", 10, minimum=1, maximum=500),
-    Option("lua-time-limit", "int", 5000),
-    Option("hash-max-listpack-entries", "int", 128, minimum=0),
-    Option("hash-max-listpack-value", "int", 64, minimum=0),
-    Option("set-max-intset-entries", "int", 512, minimum=0),
-    Option("zset-max-listpack-entries", "int", 128, minimum=0),
-    Option("zset-max-listpack-value", "int", 64, minimum=0),
-    Option("list-max-listpack-size", "int", -2),
+    Option("hz", "int", 10, minimum=1, maximum=500, clamp=True),
+    Option("lua-time-limit", "int", 5000, minimum=0, maximum=LLONG_MAX),
+    Option("hash-max-listpack-entries", "int", 128, minimum=0, maximum=LLONG_MAX),
+    Option("hash-max-listpack-value", "int", 64, minimum=0, maximum=LLONG_MAX),
+    Option("set-max-intset-entries", "int", 512, minimum=0, maximum=LLONG_MAX),
+    Option("zset-max-listpack-entries", "int", 128, minimum=0, maximum=LLONG_MAX),
+    Option("zset-max-listpack-value", "int", 64, minimum=0, maximum=LLONG_MAX),
+    Option("list-max-listpack-size", "int", -2, minimum=-(1 << 31), maximum=INT_MAX),
     Option("daemonize", "bool", False, mutable=False),
     Option("pidfile", "str", "", mutable=False),
-    Option("client-output-buffer-limit", "str", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    Option("client-output-buffer-limit", "special",
+           "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     Option("lazyfree-lazy-user-flush", "bool", False),
 ]}
 
+# Redis's old names, accepted everywhere the new name is (CONFIG GET matches both)
+ALIASES = {"hash-max-ziplist-entries": "hash-max-listpack-entries",
+           "hash-max-ziplist-value": "hash-max-listpack-value",
+           "zset-max-ziplist-entries": "zset-max-listpack-entries",
+           "zset-max-ziplist-value": "zset-max-listpack-value",
+           "list-max-ziplist-size": "list-max-listpack-size"}
+
+_CLIENT_CLASSES = ("normal", "slave", "replica", "pubsub")
+
+
+def _parse_output_limits(value: str) -> dict[str, tuple[int, int, int]]:
+    words = value.split()
+    if not words or len(words) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    out = {}
+    for i in range(0, len(words), 4):
+        cls, hard, soft, secs = words[i:i + 4]
+        cls = cls.lower()
+        if cls not in _CLIENT_CLASSES:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            h, s_, t = parse_memory(hard), parse_memory(soft), int(secs)
+        except (ConfigError, ValueError):
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
+                              "configuration.") from None
+        if h < 0 or s_ < 0 or t < 0:
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
+                              "configuration.")
+        out["slave" if cls == "replica" else cls] = (h, s_, t)
+    return out
+
 
 class Config:
-    """Current values, attribute per option (``config.proto_max_bulk_len``)."""
+    """Current values, attribute per option (``config.proto_max_bulk_len``).
+    Owned by the event loop; ``config_file`` is the file it was loaded from."""
 
     def __init__(self):
         for o in CONFIG_OPTIONS.values():
             setattr(self, o.attr, o.default)
         if not self.shards:
             self.shards = os.cpu_count() or 1
+        self.config_file = loaded_config_file
+
+    @staticmethod
+    def option(name: str) -> Option | None:
+        name = name.lower()
+        return CONFIG_OPTIONS.get(ALIASES.get(name, name))
 
     def set(self, name: str, value: str, startup: bool = False) -> None:
-        o = CONFIG_OPTIONS.get(name.lower())
+        o = self.option(name)
         if o is None:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
         if not o.mutable and not startup:
-            raise ConfigError(f"can't set immutable config")
-        setattr(self, o.attr, self.convert(o, value))
+            raise ConfigError("can't set immutable config")
+        setattr(self, o.attr, self.convert(o, value, startup))
+
+    def set_many(self, pairs: list[tuple[str, str]]) -> list[str]:
+        """CONFIG SET: all or nothing.  Checks every name first (unknown ->
+        the 'Unknown option' error, duplicates and immutables -> 'CONFIG SET
+        failed'), converts every value, and only then assigns.  Returns the
+        canonical names set."""
+        opts = []
+        for name, _ in pairs:
+            o = self.option(name)
+            if o is None:
+                raise ConfigError(
+                    f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+            opts.append(o)
+        seen = set()
+        for (name, _), o in zip(pairs, opts):
+            if o.name in seen:
+                raise ConfigError(f"CONFIG SET failed (possibly related to argument "
+                                  f"'{name}') - duplicate parameter")
+            seen.add(o.name)
+            if not o.mutable:
+                raise ConfigError(f"CONFIG SET failed (possibly related to argument "
+                                  f"'{name}') - can't set immutable config")
+        values = []
+        for (name, value), o in zip(pairs, opts):
+            try:
+                values.append(self.convert(o, value))
+            except ConfigError as e:
+                raise ConfigError(f"CONFIG SET failed (possibly related to argument "
+                                  f"'{name}') - {e}") from None
+        for o, v in zip(opts, values):
+            setattr(self, o.attr, v)
+        return [o.name for o in opts]
 
     @staticmethod
-    def convert(o: Option, value: str):
-        if o.kind == "int":
-            try:
-                v = int(value)
-            except ValueError:
-                raise ConfigError("argument couldn't be parsed into an integer") from None
-            if (o.minimum is not None and v < o.minimum) or (o.maximum is not None and v > o.maximum):
-                raise ConfigError(f"argument must be between {o.minimum} and {o.maximum} inclusive")
+    def convert(o: Option, value: str, startup: bool = False):
+        if o.kind in ("int", "memory"):
+            if o.kind == "int":
+                try:
+                    v = int(value)
+                except ValueError:
+                    raise ConfigError("argument couldn't be parsed into an integer") from None
+            else:
+                v = parse_memory(value)
+            lo, hi = o.minimum, o.maximum
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                if o.clamp:
+                    return max(lo, min(hi, v))
+                raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
             return v
-        if o.kind == "memory":
-            return parse_memory(value)
         if o.kind == "bool":
             return _bool(value)
         if o.kind == "enum":
-            if value.lower() not in o.choices:
-                raise ConfigError("argument(s) must be one of the following: " + ", ".join(o.choices))
-            return value.lower()
+            v = value.lower()
+            if v not in o.choices and v not in o.hidden:
+                raise ConfigError("argument(s) must be one of the following: "
+                                  + ", ".join(o.choices))
+            return v
+        if o.kind == "special":       # client-output-buffer-limit: validate, keep text
+            _parse_output_limits(value)
+            return value
         return value
 
     def get(self, name: str) -> str:
@@ -146,16 +236,40 @@ class Config:
         v = getattr(self, o.attr)
         if o.kind == "bool":
             return "yes" if v else "no"
+        if o.kind == "special":
+            limits = _parse_output_limits(v)
+            full = {"normal": (0, 0, 0), "slave": (268435456, 67108864, 60),
+                    "pubsub": (33554432, 8388608, 60)}
+            full.update(limits)
+            return " ".join(f"{c} {h} {s} {t}" for c, (h, s, t) in full.items())
         return str(v)
 
+    def output_limits(self) -> dict[str, tuple[int, int, int]]:
+        return _parse_output_limits(self.client_output_buffer_limit)
+
     def match(self, pattern: str) -> list[str]:
+        """Option names matching a CONFIG GET glob (case-insensitive; an old
+        alias matching yields its option, once)."""
         pat = pattern.lower()
-        return [n for n in CONFIG_OPTIONS if fnmatch.fnmatchcase(n, pat)]
+        out = [n for n in CONFIG_OPTIONS if fnmatch.fnmatchcase(n, pat)]
+        for alias, n in ALIASES.items():
+            if fnmatch.fnmatchcase(alias, pat) and alias not in out:
+                out.append(alias)
+        return out
+
+    def get_any(self, name: str) -> str:
+        return self.get(ALIASES.get(name, name))
 
 
-def parse_config_file(path: str) -> list[tuple[str, str]]:
+loaded_config_file = ""    # the top-level file parse_config_file read (CONFIG REWRITE)
+
+
+def parse_config_file(path: str, _include: bool = False) -> list[tuple[str, str]]:
     """Read redis.conf syntax: ``name value...`` per line, ``#`` comments,
     quoted values, ``include other.conf``."""
+    global loaded_config_file
+    if not _include:
+        loaded_config_file = os.path.abspath(path)
     out: list[tuple[str, str]] = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -168,7 +282,8 @@ def parse_config_file(path: str) -> list[tuple[str, str]]:
                 raise ConfigError(f"{path}:{lineno}: {e}") from None
             name = words[0].lower()
             if name == "include":
-                out.extend(parse_config_file(os.path.join(os.path.dirname(path), words[1])))
+                out.extend(parse_config_file(os.path.join(os.path.dirname(path), words[1]),
+                                              _include=True))
                 continue
             if len(words) < 2:
                 value = ""
@@ -176,3 +291,47 @@ def parse_config_file(path: str) -> list[tuple[str, str]]:
                 value = " ".join(words[1:])
             out.append((name, value))
     return out
+
+
+def _quote(v: str) -> str:
+    if v == "" or any(c.isspace() or c in "\"'\\" for c in v):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return v
+
+
+def rewrite_config_file(cfg: Config, path: str) -> None:
+    """CONFIG REWRITE: keep the file's comments and layout, replace the first
+    line of each option with its current value (dropping later duplicates),
+    and append options that differ from their defaults.  Written to a
+    temporary file and renamed over the original, so a crash never leaves a
+    half-written config."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    done: set[str] = set()
+    out: list[str] = []
+    header = False
+    for line in lines:
+        words = line.strip().split(None, 1)
+        name = words[0].lower() if words and not words[0].startswith("#") else ""
+        o = cfg.option(name) if name else None
+        if o is None:
+            out.append(line)
+            continue
+        if o.name in done:
+            continue
+        done.add(o.name)
+        out.append(f"{o.name} {_quote(cfg.get(o.name))}")
+    for o in CONFIG_OPTIONS.values():
+        if o.name in done or o.name == "shards":
+            continue
+        if getattr(cfg, o.attr) != o.default:
+            if not header:
+                out.append("# Generated by CONFIG REWRITE")
+                header = True
+            out.append(f"{o.name} {_quote(cfg.get(o.name))}")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
