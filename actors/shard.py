@@ -57,6 +57,9 @@ class ShardStats:
 
 class ShardActor(pykka.ThreadingActor):
     use_daemon_thread = True
+    # maxmemory share of this shard (actors/memory.py configures both); 0: off
+    mem_limit = 0
+    memory = None
 
     @staticmethod
     def _create_actor_inbox():
@@ -171,6 +174,8 @@ class ShardActor(pykka.ThreadingActor):
         if trace is not None:
             trace.t_exec_start = t
             trace.shard_mailbox = self.actor_inbox.qsize()
+        if self.mem_limit:      # evict, or turn denyoom commands into OOM errors
+            self.memory.before_batch(db, batch)
         for fn, argv, sink, _ in batch.items:
             try:
                 v = fn(db, argv)
@@ -203,6 +208,8 @@ class ShardActor(pykka.ThreadingActor):
                     raws = []
                 raws.append(v)
         self.stats.commands += len(batch.items)
+        if self.mem_limit:      # re-measure the keys this batch wrote
+            self.memory.after_batch(db, batch)
         if trace is not None:
             trace.t_exec_end = clock()
         batch.raws = raws

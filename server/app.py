@@ -88,6 +88,10 @@ class Server:
             self.inboxes.append(ref.tell)
         from .persistence import snapshot   # RDB load before clients, save rules
         await snapshot.load_on_start(self)
+        from actors.memory import apply_memory_config
+        from .acl import install as install_acl
+        install_acl(self)            # auth, ACLs, protected mode (server/acl.py)
+        apply_memory_config(self)    # maxmemory share per shard (actors/memory.py)
         self.listener = await self.loop.create_server(
             lambda: Client(self), host=self.config.bind.split()[0] or None,
             port=self.config.port, reuse_address=True, backlog=511)

@@ -3,5 +3,5 @@
 Importing this package registers every command in `server.table.TABLE`.
 """
 
-from . import (bitmaps, connection, hashes, hll, introspection, keys, lists,  # noqa: F401
+from . import (acl, bitmaps, connection, hashes, hll, introspection, keys, lists,  # noqa: F401
                persistence, pubsub, server, sets, sort, strings, transactions, zsets)
