@@ -6,7 +6,7 @@ Reply shapes follow Redis 7.0:
 
 * COMMAND INFO entry: [name, arity, flags, first, last, step, acl-categories,
   tips, key-specs, subcommands]; flags and categories are sets of simple
-  strings (arrays in RESP2), key specs maps.
+  strings, tips a set, key specs and subcommands sets (all arrays in RESP2).
 * COMMAND DOCS: map name -> map(summary, since, group, complexity,
   [arguments], [subcommands]); argument flags are sets of simple strings
   (redis-cli asserts on that).
@@ -92,7 +92,7 @@ def key_flags(spec) -> list[str]:
 def key_specs(spec) -> list[dict]:
     """One range key spec from (first, last, step); movable-key commands
     (custom key extraction and no fixed range) get an 'unknown' spec."""
-    flags = [Status(x.encode()) for x in key_flags(spec)]
+    flags = RSet([Status(x.encode()) for x in key_flags(spec)])
     if spec.first_key > 0:
         last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
         return [{b"flags": flags,
@@ -113,8 +113,8 @@ def command_info(spec) -> list:
             spec.first_key, spec.last_key, spec.step,
             RSet([Status(c.encode()) for c in acl_categories(spec)]),
             RSet([]),
-            key_specs(spec),
-            [command_info(s) for s in spec.subcommands.values()]]
+            RSet(key_specs(spec)),
+            RSet([command_info(s) for s in spec.subcommands.values()])]
 
 
 def _doc_arg(a: dict, key_index: list) -> dict:
