@@ -155,7 +155,11 @@ class Config:
             setattr(self, o.attr, o.default)
         if not self.shards:
             self.shards = os.cpu_count() or 1
-        self.config_file = loaded_config_file
+
+    @property
+    def config_file(self) -> str:
+        # read at use: the command line builds the Config before reading the file
+        return loaded_config_file
 
     @staticmethod
     def option(name: str) -> Option | None:

@@ -268,7 +268,7 @@ def _getkeys(argv):
     return spec, keys
 
 
-@subcommand("command", "getkeys", -3, flags=("loading", "stale"), since="2.8.13",
+@subcommand("command", "getkeys", -4, flags=("loading", "stale"), since="2.8.13",
             summary="Extracts the key names from an arbitrary command.",
             complexity="O(N) where N is the number of arguments to the command",
             syntax="command [arg [arg ...]]", acl=("@slow", "@connection"))
@@ -276,7 +276,7 @@ def cmd_command_getkeys(conn, argv):
     return _getkeys(argv)[1]
 
 
-@subcommand("command", "getkeysandflags", -3, flags=("loading", "stale"), since="7.0.0",
+@subcommand("command", "getkeysandflags", -4, flags=("loading", "stale"), since="7.0.0",
             summary="Extracts the key names and access flags for an arbitrary command.",
             complexity="O(N) where N is the number of arguments to the command",
             syntax="command [arg [arg ...]]", acl=("@slow", "@connection"))

@@ -505,7 +505,8 @@ def cmd_slowlog(conn, argv):
 def cmd_slowlog_get(conn, argv):
     count = 10
     if len(argv) > 3:
-        raise CommandError(f"ERR wrong number of arguments for 'slowlog|get' command")
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. "
+                           "Try SLOWLOG HELP." % argv[1].decode("utf-8", "replace"))
     if len(argv) == 3:
         try:
             count = parse_int(argv[2])
