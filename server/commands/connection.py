@@ -131,6 +131,18 @@ def check_password(conn, user: bytes, password: bytes) -> None:
         raise CommandError(WRONGPASS)
 
 
+def _default_nopass(server) -> bool:
+    """Whether the default user takes any password (Redis then refuses the
+    one-argument AUTH): from the ACL registry when server/acl.py installed
+    one, else from requirepass."""
+    acl = server.extensions.get("acl")
+    if acl is not None:
+        acl.sync_requirepass()
+        d = acl.users.get(b"default")
+        return d is not None and d.nopass
+    return not server.config.requirepass
+
+
 @command("auth", -2, flags=("noscript", "loading", "stale", "fast", "no_auth", "sentinel",
                             "allow_busy"),
          group="connection", route=CONN, since="1.0.0",
@@ -142,7 +154,7 @@ def cmd_auth(conn, argv):
         raise CommandError(SYNTAX)
     auth = conn.server.extensions.get("auth")
     if len(argv) == 2:
-        if auth is None and not conn.server.config.requirepass:
+        if _default_nopass(conn.server):
             raise CommandError("ERR AUTH <password> called without any password configured "
                                "for the default user. Are you sure your configuration is "
                                "correct?")
