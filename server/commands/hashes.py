@@ -11,19 +11,21 @@ insertion order (clients must not rely on either).
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 from actors.keyspace import WRONGTYPE, register_type
 from server import protocol as _protocol
 from server.protocol import OK, CommandError
 from server.table import command
 
-from .sets import filter_match, parse_cursor, scan_members, scan_options
+from .sets import filter_match, scan_members, scan_options
 from .strings import _round_bits, format_long_double, parse_long_double, _LD_MAX
 from .util import INT64_MAX, INT64_MIN, SYNTAX, parse_int
 
-# Redis 7.0 defaults (hash-max-listpack-entries / hash-max-listpack-value);
-# the shard cannot see CONFIG, so changes to them are not reflected here.
-HASH_MAX_LISTPACK_ENTRIES = 128
+# Redis 7.0 defaults (hash-max-listpack-entries / hash-max-listpack-value,
+# checked against redis-server 7.0.15: 512 and 64); the shard cannot see
+# CONFIG, so changes to them are not reflected here.
+HASH_MAX_LISTPACK_ENTRIES = 512
 HASH_MAX_LISTPACK_VALUE = 64
 
 
@@ -61,6 +63,34 @@ class RedisHash(dict):
 
 
 register_type(RedisHash, b"hash")
+
+
+_LD_MIN = Fraction(1, 2 ** 16382)     # smallest normal long double
+
+
+def parse_ld(b: bytes, err: str):
+    """string2ld: like strings.parse_long_double, and also refuses what
+    strtold reports as ERANGE (beyond long double's range, or underflowing
+    below its smallest normal value).  None for an infinity."""
+    v = parse_long_double(b, err)
+    if v is not None and v != 0 and (abs(v) >= _LD_MAX or abs(v) < _LD_MIN):
+        raise CommandError(err)
+    return v
+
+
+def parse_cursor(b: bytes) -> int:
+    """parseScanCursorOrReply: strtoul of the whole string.  strtoul takes
+    an optional sign (a negative value wraps modulo 2**64) and an empty
+    string is cursor 0; leading spaces and overflow are refused."""
+    if b[:1].isspace():
+        raise CommandError("ERR invalid cursor")
+    digits = b[1:] if b[:1] in (b"+", b"-") else b
+    if b and (not digits or not digits.isdigit()):
+        raise CommandError("ERR invalid cursor")
+    v = int(digits) if digits else 0
+    if v >= 1 << 64:
+        raise CommandError("ERR invalid cursor")
+    return (-v) % (1 << 64) if b[:1] == b"-" else v
 
 
 def _for_read(db, key: bytes):
@@ -184,7 +214,7 @@ def cmd_hincrby(db, argv):
          summary="Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
          syntax="key field increment")
 def cmd_hincrbyfloat(db, argv):
-    incr = parse_long_double(argv[3], "ERR value is not a valid float")
+    incr = parse_ld(argv[3], "ERR value is not a valid float")
     if incr is None:
         raise CommandError("ERR value is NaN or Infinity")
     key, field = argv[1], argv[2]
@@ -193,7 +223,7 @@ def cmd_hincrbyfloat(db, argv):
     if cur is None:
         value = 0
     else:
-        value = parse_long_double(cur, "ERR hash value is not a float")
+        value = parse_ld(cur, "ERR hash value is not a float")
         if value is None:        # a stored infinity
             raise CommandError("ERR increment would produce NaN or Infinity")
     n = _round_bits(value + incr)
