@@ -154,3 +154,19 @@ def test_redis_cli_starts_cleanly_with_the_whole_command_docs(shardis):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_hints_work_when_redis_cli_speaks_resp3(shardis, r3):
+    # with -3 the COMMAND DOCS reply is a RESP3 map of maps with set-typed flags
+    env = dict(os.environ, REDISCLI_HISTFILE="/dev/null", REDISCLI_RCFILE="/dev/null",
+               TERM="xterm")
+    child = pexpect.spawn(CLI, ["-3", "-p", str(shardis.port)], encoding="utf-8", timeout=5,
+                          dimensions=(40, 250), env=env)
+    try:
+        child.expect(f"127.0.0.1:{shardis.port}> ")
+        hint = hint_after_typing(child, "zadd ")
+        assert hint == expected_hint(r3, "zadd")
+        assert hint.endswith("score member [score member ...]")
+    finally:
+        child.sendcontrol("c")
+        child.close(force=True)
