@@ -458,9 +458,10 @@ def mode_profile(args, doc: dict) -> None:
         while time.monotonic() - t0 < args.profile_seconds:
             keep_loaded()
         wall = time.monotonic() - t0
-        shardis.stop()   # SIGTERM: clean exit, the wrapper writes the stats
+        tail = shardis.log_tail()
+        shardis.stop()   # SIGTERM: clean exit, the wrapper writes the stats (stop removes the log)
         if not prof.wait_for_file(cprof_out):
-            raise RuntimeError("the cProfile wrapper wrote no stats; log:\n" + shardis.log_tail())
+            raise RuntimeError("the cProfile wrapper wrote no stats; log:\n" + tail)
         doc["profile"] = {"tool": "cProfile", "stats_path": cprof_out, "scenario": sc.name,
                           "seconds": wall} | prof.parse_cprofile(cprof_out)
         unit = "self-seconds"

@@ -44,8 +44,10 @@ def raise_fd_limit(want: int = 8192) -> None:
 class Server:
     """One server process. ``kind`` is ``"redis"`` or ``"shardis"``."""
 
-    def __init__(self, kind: str, argv: list[str], port: int, workdir: str, cwd: str | None = None):
+    def __init__(self, kind: str, argv: list[str], port: int, workdir: str, cwd: str | None = None,
+                 own_workdir: bool = False):
         self.kind = kind
+        self.own_workdir = own_workdir   # a temporary directory to remove on stop
         self.port = port
         self.workdir = workdir
         self.log_path = os.path.join(workdir, f"{kind}.log")
@@ -119,6 +121,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+        if self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         if self in _LIVE:
             _LIVE.remove(self)
 
@@ -127,24 +131,26 @@ def start_redis(workdir: str | None = None) -> Server:
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed")
+    own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="bench-redis-")
     port = free_port()
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", workdir, "--logfile", os.path.join(workdir, "redis-server.log")]
-    return Server("redis", argv, port, workdir)
+    return Server("redis", argv, port, workdir, own_workdir=own)
 
 
 def start_shardis(shards: int | None = None, workdir: str | None = None,
                   python_prefix: list[str] | None = None) -> Server:
     """``python_prefix`` replaces ``[python, -m, server]`` when the harness
     runs Shardis under a profiler wrapper."""
+    own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="bench-shardis-")
     port = free_port()
     argv = list(python_prefix or [sys.executable, "-m", "server"])
     argv += ["--port", str(port), "--loglevel", "warning"]
     if shards:
         argv += ["--shards", str(shards)]
-    return Server("shardis", argv, port, workdir, cwd=ROOT)
+    return Server("shardis", argv, port, workdir, cwd=ROOT, own_workdir=own)
 
 
 def stop_all() -> None:
