@@ -15,7 +15,6 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from . import rb
 from .servers import Server, supports
 
 
