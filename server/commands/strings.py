@@ -11,7 +11,7 @@ import asyncio
 import re
 from fractions import Fraction
 
-from server.protocol import OK, CommandError
+from server.protocol import OK, CommandError, Err
 from server.table import command
 
 from .util import INT64_MAX, INT64_MIN, NOT_INT, SYNTAX, parse_int
@@ -22,49 +22,80 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
 def _expire_arg(b: bytes, name: str, unit_ms: int, absolute: bool, now_ms: int) -> int:
+    """getExpireMillisecondsOrReply: the absolute deadline in ms.  C adds
+    ``now`` to a relative time in int64; an overflow wraps negative and is
+    rejected, which is what the ``> INT64_MAX`` test reproduces."""
     v = parse_int(b)
-    if v <= 0:
+    if v <= 0 or (unit_ms == 1000 and v > INT64_MAX // 1000):
         raise CommandError(f"ERR invalid expire time in '{name}' command")
     ms = v * unit_ms
     if not absolute:
         ms += now_ms
-    if ms > (1 << 63) - 1:
+    if ms > INT64_MAX:
         raise CommandError(f"ERR invalid expire time in '{name}' command")
     return ms
 
 
-def set_generic(db, key: bytes, value: bytes, opts: list[bytes], name: str = "set"):
-    """SET with its option family; shared by SET, SETEX, PSETEX, SETNX."""
-    nx = xx = get = keepttl = False
-    deadline = None
-    expire_opt = None
-    i = 0
-    n = len(opts)
+# parseExtendedStringArgumentsOrReply: which options each one excludes.  A
+# repeated option is accepted (the last EX/PX/... value wins), exactly as the
+# C flag tests allow; only the combinations listed here are syntax errors.
+_EXPIRE_OPTS = (b"EX", b"PX", b"EXAT", b"PXAT")
+_EXCLUDES = {
+    b"NX": (b"XX",), b"XX": (b"NX",), b"GET": (),
+    b"KEEPTTL": (b"PERSIST",) + _EXPIRE_OPTS,
+    b"PERSIST": (b"KEEPTTL",) + _EXPIRE_OPTS,
+    b"EX": (b"KEEPTTL", b"PERSIST", b"EXAT", b"PX", b"PXAT"),
+    b"PX": (b"KEEPTTL", b"PERSIST", b"EX", b"EXAT", b"PXAT"),
+    b"EXAT": (b"KEEPTTL", b"PERSIST", b"EX", b"PX", b"PXAT"),
+    b"PXAT": (b"KEEPTTL", b"PERSIST", b"EX", b"EXAT", b"PX"),
+}
+_SET_ONLY = (b"NX", b"XX", b"GET", b"KEEPTTL")
+
+
+def parse_ext_args(opts: list[bytes], for_set: bool):
+    """SET / GETEX options -> (flags, expire option or None, its raw value).
+
+    Only the syntax is checked here; Redis validates the expire value later
+    (after GETEX's key lookup, before SET's GET), see the callers."""
+    flags: set[bytes] = set()
+    expire = raw = None
+    i, n = 0, len(opts)
     while i < n:
         o = opts[i].upper()
-        if o == b"NX" and not xx:
-            nx = True
-        elif o == b"XX" and not nx:
-            xx = True
-        elif o == b"GET":
-            get = True
-        elif o == b"KEEPTTL" and expire_opt is None:
-            keepttl = True
-            expire_opt = o
-        elif o in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_opt is None and i + 1 < n:
-            expire_opt = o
-            i += 1
-            unit = 1000 if o in (b"EX", b"EXAT") else 1
-            deadline = _expire_arg(opts[i], name, unit, o in (b"EXAT", b"PXAT"), db.now_ms)
-        else:
+        ex = _EXCLUDES.get(o)
+        if (ex is None or flags.intersection(ex)
+                or (o in _SET_ONLY and not for_set) or (o == b"PERSIST" and for_set)
+                or (o in _EXPIRE_OPTS and i + 1 >= n)):
             raise CommandError(SYNTAX)
+        flags.add(o)
+        if o in _EXPIRE_OPTS:
+            expire, raw = o, opts[i + 1]
+            i += 1
         i += 1
+    return flags, expire, raw
+
+
+def _deadline(expire: bytes, raw: bytes, name: str, now_ms: int) -> int:
+    return _expire_arg(raw, name, 1000 if expire in (b"EX", b"EXAT") else 1,
+                       expire in (b"EXAT", b"PXAT"), now_ms)
+
+
+def set_generic(db, key: bytes, value: bytes, opts: list[bytes], name: str = "set"):
+    """SET with its option family; shared by SET, SETEX and PSETEX.
+
+    Redis's order of checks: option syntax, the expire value, then GET's
+    type check (WRONGTYPE even when NX/XX then skips the write), then NX/XX.
+    A deadline already in the past (EXAT/PXAT) still writes: the key is
+    stored and immediately gone, which GET sees as the old value."""
+    flags, expire, raw = parse_ext_args(opts, True)
+    deadline = _deadline(expire, raw, name, db.now_ms) if expire is not None else None
+    get = b"GET" in flags
     old = db.get(key)
     if get and old is not None and type(old) is not bytes:
-        raise CommandError("WRONGTYPE Operation against a key holding the wrong kind of value")
-    if (nx and old is not None) or (xx and old is None):
+        raise CommandError(WRONGTYPE)
+    if (b"NX" in flags and old is not None) or (b"XX" in flags and old is None):
         return old if get else None
-    db.set(key, value, keep_ttl=keepttl)
+    db.set(key, value, keep_ttl=b"KEEPTTL" in flags)
     if deadline is not None:
         if deadline <= db.now_ms:
             db.delete(key)
@@ -165,34 +196,20 @@ def cmd_getdel(db, argv):
          syntax="key [EX seconds | PX milliseconds | EXAT unix-time-seconds | "
                 "PXAT unix-time-milliseconds | PERSIST]")
 def cmd_getex(db, argv):
-    # Redis order: option syntax, then a missing key replies nil, then the
-    # expire value is validated
+    # Redis order: option syntax, then a missing key replies nil and another
+    # type WRONGTYPE, then the expire value is validated
     key = argv[1]
-    opt = None
-    persist = False
-    i = 2
-    while i < len(argv):
-        o = argv[i].upper()
-        if o in (b"EX", b"PX", b"EXAT", b"PXAT") and opt is None and not persist and i + 1 < len(argv):
-            opt = (o, argv[i + 1])
-            i += 2
-        elif o == b"PERSIST" and opt is None and not persist:
-            persist = True
-            i += 1
-        else:
-            raise CommandError(SYNTAX)
+    flags, expire, raw = parse_ext_args(argv[2:], False)
     v = db.get_str(key)
     if v is None:
         return None
-    if opt is not None:
-        o, raw = opt
-        unit = 1000 if o in (b"EX", b"EXAT") else 1
-        deadline = _expire_arg(raw, "getex", unit, o in (b"EXAT", b"PXAT"), db.now_ms)
+    if expire is not None:
+        deadline = _deadline(expire, raw, "getex", db.now_ms)
         if deadline <= db.now_ms:
             db.delete(key)
         else:
             db.set_expire(key, deadline)
-    elif persist:
+    elif b"PERSIST" in flags:
         db.persist(key)
     return v
 
@@ -316,42 +333,147 @@ def cmd_decrby(db, argv):
     return incr_generic(db, argv[1], -d)
 
 
-# -- INCRBYFLOAT: Redis computes in x87 long double (64-bit mantissa) and prints
-# with "%.17Lf" minus trailing zeros.  We reproduce that exactly with rationals:
-# parse exactly, round to 64 significant bits (round-half-even, like strtold
-# and the FPU), add, round again, print the exact value rounded to 17 decimals.
-_FLOAT_RE = re.compile(rb"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+# -- INCRBYFLOAT: Redis computes in x87 long double (64-bit mantissa, 15-bit
+# exponent) and prints with "%.17Lf" minus trailing zeros.  We reproduce that
+# exactly with rationals: parse like strtold (decimal and hex, correctly
+# rounded), add, round again, print the exact value rounded to 17 decimals.
+# Invariant: every finite value handled here is a Fraction that is exactly
+# representable as a long double; a parsed infinity is None.  hashes.py
+# (HINCRBYFLOAT) shares these helpers.
+_DEC_RE = re.compile(rb"([+-]?)(?:(\d+)(?:\.(\d*))?|\.(\d+))(?:[eE]([+-]?\d+))?\Z")
+_HEX_RE = re.compile(rb"([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))"
+                     rb"(?:[pP]([+-]?\d+))?\Z")
 _INF_RE = re.compile(rb"[+-]?(inf|infinity)\Z", re.I)
-_LD_MAX = Fraction(2) ** 16384
+_LD_MANT = 64                 # significand bits, explicit integer bit
+_LD_EMAX = 16384              # values >= 2**16384 overflow
+_LD_QMIN = -16445             # exponent of the smallest subnormal
+_LD_MAX = Fraction(2 ** _LD_EMAX)
+MAX_LONG_DOUBLE_CHARS = 5 * 1024
+NOT_FLOAT = "ERR value is not a valid float"
 
 
-def _round_bits(fr: Fraction, bits: int = 64) -> Fraction:
+class _Range(Exception):
+    """strtold's ERANGE with an infinite or zero result (string2ld rejects it)."""
+
+
+def _round_ld(num: int, den: int, neg: bool):
+    """The long double nearest to num/den (> 0), round-half-even, with
+    subnormals; raises _Range on overflow to infinity."""
+    e = num.bit_length() - den.bit_length()
+    if (num << max(0, -e)) < (den << max(0, e)):
+        e -= 1                               # now 2**e <= num/den < 2**(e+1)
+    q = max(e - (_LD_MANT - 1), _LD_QMIN)    # exponent of one unit in the last place
+    if q >= 0:
+        m, r = divmod(num, den << q)
+        half = (den << q)
+    else:
+        m, r = divmod(num << -q, den)
+        half = den
+    if 2 * r > half or (2 * r == half and m & 1):
+        m += 1
+    if m == 0 or m.bit_length() + q > _LD_EMAX:
+        raise _Range                         # underflow to zero / overflow
+    v = Fraction(m << q) if q >= 0 else Fraction(m, 1 << -q)
+    return -v if neg else v
+
+
+def _round_bits(fr: Fraction) -> Fraction:
+    """The long double nearest to fr; beyond the range, +-_LD_MAX (callers
+    test ``abs(n) >= _LD_MAX`` for overflow), an underflow gives 0."""
     if fr == 0:
         return Fraction(0)
-    sign = -1 if fr < 0 else 1
-    a = abs(fr)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1
-    scaled = a * Fraction(2) ** (bits - 1 - e)
-    m = round(scaled)            # round-half-even on an exact rational
-    return sign * m * Fraction(2) ** (e - bits + 1)
+    try:
+        return _round_ld(abs(fr.numerator), fr.denominator, fr < 0)
+    except _Range:
+        if abs(fr) < 1:
+            return Fraction(0)
+        return -_LD_MAX if fr < 0 else _LD_MAX
 
 
-def parse_long_double(b: bytes, err: str):
-    if not b or b[:1].isspace() or b[-1:].isspace():
+def _int_str(n: int) -> str:
+    """str(n) for n >= 0 without the 4300-digit limit of int -> str."""
+    if n < 10 ** 4000:
+        return str(n)
+    hi, lo = divmod(n, 10 ** 4000)
+    return _int_str(hi) + str(lo).rjust(4000, "0")
+
+
+def _digits_int(d: bytes) -> int:
+    # int() refuses more than 4300 digits (sys.int_max_str_digits); strtold
+    # takes up to 5119, so convert in chunks
+    d = d.lstrip(b"0") or b"0"
+    if len(d) <= 4000:
+        return int(d)
+    v = 0
+    for i in range(0, len(d), 4000):
+        c = d[i:i + 4000]
+        v = v * 10 ** len(c) + int(c)
+    return v
+
+
+def _exp_int(b: bytes | None, limit: int) -> int:
+    """An exponent, clamped to +-limit (beyond that only its sign matters)."""
+    if not b:
+        return 0
+    neg = b[:1] == b"-"
+    d = b.lstrip(b"+-").lstrip(b"0") or b"0"
+    v = limit if len(d) > 7 else min(int(d), limit)
+    return -v if neg else v
+
+
+def parse_long_double(b: bytes, err: str = NOT_FLOAT):
+    """Redis's string2ld: strtold over the whole string, no leading space,
+    no NaN, no overflow or underflow to zero (ERANGE).  An infinity parses
+    (Redis then refuses the result) and is returned as None."""
+    if not b or len(b) >= MAX_LONG_DOUBLE_CHARS:
         raise CommandError(err)
+    try:
+        m = _DEC_RE.match(b)
+        if m is not None:
+            sign, ip, fp, only_fp, ex = m.groups()
+            frac = fp if only_fp is None else only_fp
+            ip = ip or b""
+            frac = frac or b""
+            mant = _digits_int(ip + frac)
+            if mant == 0:
+                return Fraction(0)
+            e10 = _exp_int(ex, 1 << 20) - len(frac)
+            ndig = len(str(mant)) if mant < 10 ** 4000 else len(ip + frac)
+            if e10 + ndig - 1 > 4933:
+                raise _Range                  # >= 1e4934 > LDBL_MAX
+            if e10 + ndig < -4952:
+                raise _Range                  # < 1e-4952: rounds to zero
+            if e10 >= 0:
+                return _round_ld(mant * 10 ** e10, 1, sign == b"-")
+            return _round_ld(mant, 10 ** -e10, sign == b"-")
+        m = _HEX_RE.match(b)
+        if m is not None:
+            sign, ip, fp, only_fp, ex = m.groups()
+            frac = (fp if only_fp is None else only_fp) or b""
+            mant = int((ip or b"") + frac or b"0", 16)
+            if mant == 0:
+                return Fraction(0)
+            e2 = _exp_int(ex, 1 << 20) - 4 * len(frac)
+            if mant.bit_length() + e2 > _LD_EMAX + 1:
+                raise _Range
+            if mant.bit_length() + e2 < _LD_QMIN - 1:
+                raise _Range
+            if e2 >= 0:
+                return _round_ld(mant << e2, 1, sign == b"-")
+            return _round_ld(mant, 1 << -e2, sign == b"-")
+    except _Range:
+        raise CommandError(err) from None
     if _INF_RE.match(b):
-        return None              # an infinity: only fatal once added
-    if not _FLOAT_RE.match(b):
-        raise CommandError(err)
-    return _round_bits(Fraction(b.decode()))
+        return None
+    raise CommandError(err)
 
 
 def format_long_double(v: Fraction) -> bytes:
-    q = round(v * 10 ** 17)
+    """ld2string(LD_STR_HUMAN): "%.17Lf" of the exact value, trailing zeros
+    and a trailing '.' removed, "-0" printed as "0"."""
+    q = round(v * 10 ** 17)                  # round-half-even, like glibc
     neg = q < 0
-    digits = str(abs(q)).rjust(18, "0")
+    digits = _int_str(abs(q)).rjust(18, "0")
     s = digits[:-17] + "." + digits[-17:]
     s = s.rstrip("0").rstrip(".")
     if neg and s != "0":
@@ -363,10 +485,11 @@ def format_long_double(v: Fraction) -> bytes:
          since="2.6.0", summary="Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
          syntax="key increment")
 def cmd_incrbyfloat(db, argv):
+    # Redis order: type check, the stored value, the increment, then NaN/inf
     key = argv[1]
     v = db.get_str(key)
-    cur = Fraction(0) if v is None else parse_long_double(v, "ERR value is not a valid float")
-    inc = parse_long_double(argv[2], "ERR value is not a valid float")
+    cur = Fraction(0) if v is None else parse_long_double(v)
+    inc = parse_long_double(argv[2])
     if cur is None or inc is None:
         raise CommandError("ERR increment would produce NaN or Infinity")
     n = _round_bits(cur + inc)
@@ -441,7 +564,37 @@ def cmd_setrange(db, argv):
 
 
 # -- LCS --------------------------------------------------------------------
+# t_string.c fills an (alen+1) x (blen+1) table of uint32 and walks back from
+# the end.  We compute the same table row by row with the bit-parallel LCS
+# recurrence (Allison-Dix / Hyyro) on Python ints: row i is an int V_i whose
+# bit j-1 is 0 exactly where LCS(i, j) > LCS(i, j-1), so
+# LCS(i, j) = j - popcount(V_i & (2**j - 1)).  That is O(alen * blen / 64)
+# word operations instead of a Python loop per cell, and the walk back asks
+# the table the same questions in the same order as Redis, so ties resolve
+# (and the IDX ranges come out) identically.
+LCS_TOO_BIG = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+NOT_STRINGS = "ERR The specified keys must contain string values"
+
+
+def _lcs_rows(a: bytes, b: bytes, keep: bool):
+    """The V_i rows (all of them if ``keep``, else only the last)."""
+    lb = len(b)
+    full = (1 << lb) - 1
+    masks: dict[int, int] = {}
+    for j, ch in enumerate(b):
+        masks[ch] = masks.get(ch, 0) | (1 << j)
+    v = full
+    rows = [v] if keep else None
+    for ch in a:
+        u = v & masks.get(ch, 0)
+        v = ((v + u) | (v - u)) & full
+        if keep:
+            rows.append(v)
+    return rows if keep else v
+
+
 def lcs_reply(a: bytes, b: bytes, opts: list[bytes]):
+    """LCS of two string values with LEN / IDX / MINMATCHLEN / WITHMATCHLEN."""
     getlen = getidx = withmatchlen = False
     minmatchlen = 0
     i = 0
@@ -464,25 +617,24 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes]):
     if getlen and getidx:
         raise CommandError("ERR If you want both the length and indexes, please just use IDX.")
     la, lb = len(a), len(b)
-    # dp[i][j] = LCS length of a[:i], b[:j]
-    dp = [[0] * (lb + 1) for _ in range(la + 1)]
-    for x in range(1, la + 1):
-        ax = a[x - 1]
-        row, prev = dp[x], dp[x - 1]
-        for y in range(1, lb + 1):
-            if ax == b[y - 1]:
-                row[y] = prev[y - 1] + 1
-            else:
-                row[y] = row[y - 1] if row[y - 1] > prev[y] else prev[y]
-    total = dp[la][lb]
-    if getlen:
-        return total
-    # walk back from the end collecting ranges, exactly as t_string.c does
-    # (including its "restart at the next match" after emitting a range)
+    # Redis refuses a table bigger than proto-max-bulk-len (512 MB default;
+    # shards do not see CONFIG, so the default is used here)
+    if (la + 1) * (lb + 1) * 4 > MAX_STRING:
+        raise CommandError(LCS_TOO_BIG)
+    if getlen and not getidx:
+        v = _lcs_rows(a, b, False)
+        return lb - v.bit_count()
+    rows = _lcs_rows(a, b, True)
+
+    def lcs(x, y):
+        return y - (rows[x] & ((1 << y) - 1)).bit_count()
+
+    total = lb - rows[la].bit_count()
     out = bytearray(total)
     idx = total
     matches = []
     x, y = la, lb
+    # a_start == la means "no range open" (t_string.c's sentinel)
     a_start, a_end, b_start, b_end = la, 0, 0, 0
     while x > 0 and y > 0:
         emit = False
@@ -502,14 +654,14 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes]):
             x -= 1
             y -= 1
         else:
-            if dp[x - 1][y] > dp[x][y - 1]:
+            if lcs(x - 1, y) > lcs(x, y - 1):
                 x -= 1
             else:
                 y -= 1
             if a_start != la:
                 emit = True
-        mlen = a_end - a_start + 1
         if emit:
+            mlen = a_end - a_start + 1
             if getidx and (minmatchlen == 0 or mlen >= minmatchlen):
                 m = [[a_start, a_end], [b_start, b_end]]
                 if withmatchlen:
@@ -522,16 +674,31 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes]):
 
 
 def _get_for_lcs(db, argv):
+    """Hop body / helper: ``[_, key]`` -> the string value ("" if missing)."""
     v = db.get(argv[1])
     if v is not None and type(v) is not bytes:
-        raise CommandError("ERR The specified keys must contain string values")
+        raise CommandError(NOT_STRINGS)
     return v or b""
 
 
+def _lcs_on_shard(db, argv):
+    """Hop body: ``[_, key1, value2, opts...]``: LCS against key1's value,
+    computed on key1's shard so the event loop never runs the table."""
+    return lcs_reply(_get_for_lcs(db, argv), argv[2], argv[3:])
+
+
 async def lcs_cross(conn, argv):
-    a, b = await asyncio.gather(conn.hop(conn.shard_of(argv[1]), _get_for_lcs, [b"LCS", argv[1]]),
-                                conn.hop(conn.shard_of(argv[2]), _get_for_lcs, [b"LCS", argv[2]]))
-    return lcs_reply(a, b, argv[3:])
+    """Keys on two shards (both held by the connection's transaction, so the
+    pair is read atomically): fetch key2's value, then compute next to key1.
+    Redis type-checks key1 and key2 before parsing options; both failures
+    give the same message, so checking key2 first answers alike."""
+    b = await conn.hop(conn.shard_of(argv[2]), _get_for_lcs, [b"LCS", argv[2]])
+    if type(b) is Err:                       # hop results carry errors as Err
+        raise CommandError(bytes(b))
+    r = await conn.hop(conn.shard_of(argv[1]), _lcs_on_shard, [b"LCS", argv[1], b] + argv[3:])
+    if type(r) is Err:
+        raise CommandError(bytes(r))
+    return r
 
 
 @command("lcs", -3, flags=("readonly",), keys=(1, 2, 1), group="string", since="7.0.0",
