@@ -251,6 +251,14 @@ def unblock_client(server, client_id: int, error: bool) -> int:
     return int(w.cancel(_UNBLOCK_ERROR if error else _TIMEOUT))
 
 
+def gone(conn) -> bool:
+    """The client can no longer receive a reply: disconnected, or its
+    transport is closing (EOF seen; connection_lost comes a loop turn later
+    and a write in between would be dropped)."""
+    t = conn.transport
+    return conn.closed or t is None or t.is_closing()
+
+
 def _in_tx() -> bool:
     from server.connection import CURRENT_TX
     return CURRENT_TX.get() is not None
@@ -274,7 +282,7 @@ async def wait_for(conn, keys, timeout_ms: int, **kw):
     conn.blocked_on = tuple(keys)
     handle = None
     try:
-        if conn.closed:
+        if gone(conn):
             w.cancel(_GONE)
         for s, ks in groups.items():
             server.call_shard(s, register_on_shard, dbi, w, ks)
@@ -307,6 +315,13 @@ def _outcome(res, timeout_reply):
 async def bpop_generic(conn, keys, where: int, count: int, timeout_ms: int, mpop: bool):
     r = await lists.mpop_across(conn, keys, where, count)
     if r is not None:
+        if gone(conn):
+            # the client went away while the pop was on its way: give back
+            conn.server.call_shard(conn.shard_of(r[0]), requeue_on_shard, conn.db,
+                                   r[0], where, r[1])
+            return None
+        if not _in_tx():
+            _requeue_if_unsent(conn, r[0], where, r[1])
         return r if mpop else [r[0], r[1][0]]
     if _in_tx():
         return NULL_ARRAY
@@ -317,13 +332,31 @@ async def bpop_generic(conn, keys, where: int, count: int, timeout_ms: int, mpop
     out = _outcome(res, NULL_ARRAY)
     if out is not None:
         return out
-    if conn.closed:
+    if gone(conn):
         # served while the client was going away: give the elements back
         values = res[1] if mpop else [res[1]]
         conn.server.call_shard(conn.shard_of(res[0]), requeue_on_shard, conn.db,
                                res[0], where, values)
         return None
+    _requeue_if_unsent(conn, res[0], where, res[1] if mpop else [res[1]])
     return res
+
+
+def _requeue_if_unsent(conn, key: bytes, where: int, values) -> None:
+    """The reply with the popped elements is written by the connection when
+    this handler's task is done (its done callback, added before ours); if
+    the client disconnected in the loop turns between our last check and
+    that callback, the connection drops the reply (it is closed).  Our done
+    callback runs right after the connection's, with no I/O in between, and
+    gives the elements back in that case.  A transport already closing
+    (EOF seen, connection_lost not yet run) drops writes too (uvloop)."""
+    dbi = conn.db
+
+    def check(_task):
+        if gone(conn):
+            conn.server.call_shard(conn.shard_of(key), requeue_on_shard, dbi, key,
+                                   where, values)
+    asyncio.current_task().add_done_callback(check)
 
 
 @command("blpop", -3, flags=("write", "noscript", "blocking"), keys=(1, -2, 1),

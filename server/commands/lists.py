@@ -107,9 +107,10 @@ def after_pop(db, key: bytes, lst: RedisList) -> None:
         db.delete(key)
 
 
-def push_values(db, key: bytes, lst, values, where: int) -> RedisList:
+def push_values(db, key: bytes, lst, values, where: int) -> int:
     """Push ``values`` one by one at ``where`` onto ``lst`` (created if None),
-    store it and wake blocked clients.  Returns the list."""
+    store it and wake blocked clients.  Returns the length after the push,
+    measured before blocked clients are served (LPUSH's reply in Redis)."""
     if lst is None:
         lst = RedisList()
         created = True
@@ -123,8 +124,9 @@ def push_values(db, key: bytes, lst, values, where: int) -> RedisList:
         db.set(key, lst)
     else:
         db.put(key, lst)
+    n = len(lst)
     signal_key(db, key)
-    return lst
+    return n
 
 
 def normalize_range(start: int, end: int, llen: int):
@@ -268,7 +270,7 @@ def push_generic(db, argv, where: int, xx: bool):
     lst = _for_write(db, key)
     if lst is None and xx:
         return 0
-    return len(push_values(db, key, lst, argv[2:], where))
+    return push_values(db, key, lst, argv[2:], where)
 
 
 @command("lpush", -3, flags=("write", "denyoom", "fast"), keys=(1, 1, 1), group="list",
@@ -582,7 +584,6 @@ def cmd_linsert(db, argv):
         return -1
     lst.insert(i + 1 if after else i, argv[4])
     db.put(key, lst)
-    signal_key(db, key)
     return len(lst)
 
 
