@@ -21,15 +21,16 @@ MAX_BITS = MAX_STRING * 8
 
 
 def _offset(b: bytes, hash_ok: bool = False, width: int = 1) -> int:
+    """getBitOffsetFromArgument: a bit offset, or ``#n`` (n * width) for
+    BITFIELD.  C multiplies in int64 (wrapping), then refuses negatives and
+    offsets whose byte is at or past proto-max-bulk-len (512 MB default)."""
     mult = 1
     if hash_ok and b[:1] == b"#":
         b = b[1:]
         mult = width
-    try:
-        off = parse_int(b, BAD_OFFSET) * mult
-    except CommandError:
-        raise CommandError(BAD_OFFSET) from None
-    if off < 0 or off >= MAX_BITS:
+    off = parse_int(b, BAD_OFFSET) * mult
+    off = ((off + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+    if off < 0 or (off >> 3) >= MAX_STRING:
         raise CommandError(BAD_OFFSET)
     return off
 
@@ -254,27 +255,30 @@ def cmd_bitop(db, argv):
 # -- BITFIELD -----------------------------------------------------------------
 BAD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. "
             "Note that u64 is not supported but i64 is.")
+RO_ONLY_GET = "ERR BITFIELD_RO only supports the GET subcommand"
 
 
 def _ftype(b: bytes):
-    if len(b) < 2 or b[:1] not in (b"i", b"u", b"I", b"U"):
+    """getBitfieldTypeFromArgument: 'i' or 'u' (lower case only), then a
+    width parsed by string2ll: i1..i64, u1..u63."""
+    if b[:1] == b"i":
+        signed = True
+    elif b[:1] == b"u":
+        signed = False
+    else:
         raise CommandError(BAD_TYPE)
-    signed = b[:1] in (b"i", b"I")
-    try:
-        bits = int(b[1:])
-    except ValueError:
-        raise CommandError(BAD_TYPE) from None
-    if not b[1:].isdigit() or bits < 1 or (signed and bits > 64) or (not signed and bits > 63):
+    bits = parse_int(b[1:], BAD_TYPE)
+    if bits < 1 or bits > (64 if signed else 63):
         raise CommandError(BAD_TYPE)
     return signed, bits
 
 
-def _get_field(buf: bytearray, off: int, bits: int, signed: bool) -> int:
+def _get_field(buf, off: int, bits: int, signed: bool) -> int:
+    """The field at bit ``off``; bits past the end of the string read as 0."""
+    first = off >> 3
     need = (off + bits + 7) >> 3
-    chunk = bytes(buf[off >> 3:need]).ljust(need - (off >> 3), b"\0")
-    n = int.from_bytes(chunk, "big")
-    total = len(chunk) * 8
-    n >>= total - (off & 7) - bits
+    n = int.from_bytes(bytes(buf[first:need]).ljust(need - first, b"\0"), "big")
+    n >>= (need - first) * 8 - (off & 7) - bits
     n &= (1 << bits) - 1
     if signed and n >> (bits - 1):
         n -= 1 << bits
@@ -282,20 +286,19 @@ def _get_field(buf: bytearray, off: int, bits: int, signed: bool) -> int:
 
 
 def _set_field(buf: bytearray, off: int, bits: int, value: int) -> None:
-    need = (off + bits + 7) >> 3
-    if len(buf) < need:
-        buf.extend(b"\0" * (need - len(buf)))
+    """Store the low ``bits`` bits of value at bit ``off`` (buf is long enough)."""
     first = off >> 3
-    chunk_len = need - first
+    need = (off + bits + 7) >> 3
     n = int.from_bytes(buf[first:need], "big")
-    shift = chunk_len * 8 - (off & 7) - bits
+    shift = (need - first) * 8 - (off & 7) - bits
     mask = ((1 << bits) - 1) << shift
     n = (n & ~mask) | ((value & ((1 << bits) - 1)) << shift)
-    buf[first:need] = n.to_bytes(chunk_len, "big")
+    buf[first:need] = n.to_bytes(need - first, "big")
 
 
 def _overflow(value: int, bits: int, signed: bool, mode: bytes):
-    """Apply WRAP/SAT/FAIL; None means FAIL triggered."""
+    """checkSigned/UnsignedBitfieldOverflow on the exact result ``value``:
+    the value to store under WRAP/SAT, or None when FAIL refuses it."""
     if signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
@@ -313,63 +316,68 @@ def _overflow(value: int, bits: int, signed: bool, mode: bytes):
 
 
 def bitfield_generic(db, argv, readonly: bool):
+    """BITFIELD / BITFIELD_RO (bitfieldGeneric).
+
+    Every argument is parsed before anything runs (so a late syntax error
+    changes nothing).  With at least one SET/INCRBY the key is created or
+    zero-padded up to the highest bit any write touches, even when every
+    write then fails under OVERFLOW FAIL, as lookupStringForBitCommand does;
+    BITFIELD_RO refuses writes only after the whole parse."""
     ops = []
-    i = 2
-    n = len(argv)
-    overflow = b"WRAP"
+    i, n = 2, len(argv)
+    mode = b"WRAP"
+    writes = False
+    highest = -1
     while i < n:
         sub = argv[i].upper()
-        if sub == b"GET" and i + 2 < n:
-            signed, bits = _ftype(argv[i + 1])
-            ops.append((b"GET", signed, bits, _offset(argv[i + 2], True, bits), 0, overflow))
-            i += 3
-        elif sub in (b"SET", b"INCRBY") and i + 3 < n:
-            if readonly:
-                raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
-            signed, bits = _ftype(argv[i + 1])
-            off = _offset(argv[i + 2], True, bits)
-            val = parse_int(argv[i + 3])
-            ops.append((sub, signed, bits, off, val, overflow))
-            i += 4
-        elif sub == b"OVERFLOW" and i + 1 < n:
-            mode = argv[i + 1].upper()
-            if mode not in (b"WRAP", b"SAT", b"FAIL"):
+        left = n - i - 1
+        if sub == b"OVERFLOW" and left >= 1:
+            m = argv[i + 1].upper()
+            if m not in (b"WRAP", b"SAT", b"FAIL"):
                 raise CommandError("ERR Invalid OVERFLOW type specified")
-            overflow = mode
-            if readonly:
-                raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
+            mode = m
             i += 2
-        else:
-            if readonly and sub in (b"SET", b"INCRBY"):
-                raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
+            continue
+        if not ((sub == b"GET" and left >= 2) or (sub in (b"SET", b"INCRBY") and left >= 3)):
             raise CommandError(SYNTAX)
-    v = db.get_str(argv[1])
-    writes = any(op[0] != b"GET" for op in ops)
+        signed, bits = _ftype(argv[i + 1])
+        off = _offset(argv[i + 2], True, bits)
+        val = 0
+        if sub != b"GET":
+            writes = True
+            highest = max(highest, off + bits - 1)
+            val = parse_int(argv[i + 3])
+            if sub == b"SET" and not signed:
+                val &= (1 << 64) - 1          # C stores the int64 in a uint64
+        ops.append((sub, signed, bits, off, val, mode))
+        i += 3 if sub == b"GET" else 4
+    key = argv[1]
+    if not writes:
+        v = db.get_str(key)
+        return [_get_field(v or b"", off, bits, signed) for _, signed, bits, off, _, _ in ops]
+    if readonly:
+        raise CommandError(RO_ONLY_GET)
+    v = db.get_str(key)
     buf = bytearray(v or b"")
+    need = (highest >> 3) + 1
+    if len(buf) < need:
+        buf.extend(bytes(need - len(buf)))
     out = []
-    changed = False
-    for kind, signed, bits, off, val, mode in ops:
-        if kind == b"GET":
+    for sub, signed, bits, off, val, m in ops:
+        if sub == b"GET":
             out.append(_get_field(buf, off, bits, signed))
             continue
         old = _get_field(buf, off, bits, signed)
-        new = val if kind == b"SET" else old + val
-        if kind == b"SET":
-            # SET wraps/saturates the new value like Redis (FAIL keeps old)
-            r = _overflow(new, bits, signed, mode)
-        else:
-            r = _overflow(new, bits, signed, mode)
-        if r is None:
+        new = _overflow(val if sub == b"SET" else old + val, bits, signed, m)
+        if new is None:
             out.append(None)
             continue
-        _set_field(buf, off, bits, r)
-        changed = True
-        out.append(old if kind == b"SET" else r)
-    if writes and changed:
-        if v is None:
-            db.set(argv[1], bytes(buf))
-        else:
-            db.put(argv[1], bytes(buf))
+        _set_field(buf, off, bits, new)
+        out.append(old if sub == b"SET" else new)
+    if v is None:
+        db.set(key, bytes(buf))
+    else:
+        db.put(key, bytes(buf))
     return out
 
 
