@@ -364,7 +364,7 @@ def cmd_hrandfield(db, argv):
 
 
 # HRANDFIELD ... WITHVALUES replies nested [field, value] arrays in RESP3 and
-# a flat array in RESP2.  Handlers cannot see the protocol, so that needs a
-# protocol-aware reply type in server/protocol.py (reported, as for the
-# sorted sets); until it exists the RESP2 flat shape is sent in both.
+# a flat array in RESP2.  Handlers cannot see the protocol, so the shape is
+# left to protocol.Pairs; the flat fallback only matters for a protocol
+# module without it.
 _PAIRS = getattr(_protocol, "Pairs", None)
