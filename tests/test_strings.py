@@ -150,3 +150,200 @@ def test_generated_string_sequences_match_redis(shardis, real_redis, cmds):
     a.flushall()
     b.flushall()
     assert run(a, cmds) == run(b, cmds)
+
+
+# ---------------------------------------------------------------- byte-exact checks
+# The tests below compare raw reply bytes (so +OK vs $2 OK, integer vs bulk,
+# RESP3 types and exact error texts all count), in RESP2 and RESP3.
+
+import socket  # noqa: E402
+import time  # noqa: E402
+
+import hiredis  # noqa: E402
+
+from actors.slots import SlotMap  # noqa: E402
+
+SHARDS = SlotMap(4)          # the `shardis` fixture runs 4 shards
+
+
+class Raw:
+    def __init__(self, port: int, proto: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.reader = hiredis.Reader()
+        if proto == 3:
+            assert self.call("HELLO", "3").startswith(b"%")
+
+    def call(self, *args) -> bytes:
+        args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        self.sock.sendall(b"*%d\r\n" % len(args)
+                          + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args))
+        data = b""
+        while True:
+            if self.reader.gets() is not False:
+                return data
+            chunk = self.sock.recv(1 << 20)
+            assert chunk, f"connection closed after {args!r}"
+            data += chunk
+            self.reader.feed(chunk)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def both(request, shardis, real_redis):
+    a, b = Raw(shardis.port, request.param), Raw(real_redis.port, request.param)
+    for c in (a, b):
+        assert c.call("FLUSHALL") == b"+OK\r\n"
+    yield a, b
+    for c in (a, b):
+        c.call("FLUSHALL")
+        c.close()
+
+
+def same(both, cmds):
+    a, b = both
+    for i, cmd in enumerate(cmds):
+        ours, theirs = a.call(*cmd), b.call(*cmd)
+        if cmd[0] == "TTL" and ours != theirs:   # one second may tick between the two
+            assert abs(int(ours[1:-2]) - int(theirs[1:-2])) <= 1, (cmd, ours, theirs)
+            continue
+        assert ours == theirs, f"step {i}: {cmd!r}\nshardis: {ours[:300]!r}\nredis:   {theirs[:300]!r}"
+
+
+def keys_on_distinct_shards(n: int, prefix: str) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while len(out) < n:
+        k = f"{prefix}{i}"
+        if SHARDS.shard_of(k.encode()) not in {SHARDS.shard_of(x.encode()) for x in out}:
+            out.append(k)
+        i += 1
+    return out
+
+
+def test_set_accepts_repeated_options_and_checks_the_expire_value_after_the_syntax(both):
+    same(both, [
+        ("SET", "k", "v", "EX", 10, "EX", 20), ("TTL", "k"), ("SET", "k", "v", "EXAT", 1, "EXAT", 2), ("EXISTS", "k"),
+        ("SET", "k", "v", "NX", "NX"), ("SET", "k", "v", "XX", "XX"), ("SET", "k", "v", "GET", "GET"),
+        ("SET", "k", "v", "KEEPTTL", "KEEPTTL"), ("SET", "k", "v", "nx"), ("SET", "k", "w", "xx", "get"),
+        ("SET", "k", "v", "EX", "abc", "BADOPT"), ("SET", "k", "v", "EX", "abc", "EX", 10), ("TTL", "k"),
+        ("SET", "k", "v", "EX", 10, "EX", "abc"), ("SET", "k", "v", "EX", 10, "PX", 10), ("SET", "k", "v", "PX", 10, "EX", 10),
+        ("SET", "k", "v", "EX", 10, "KEEPTTL"), ("SET", "k", "v", "KEEPTTL", "EX", 10), ("SET", "k", "v", "NX", "XX"),
+        ("SET", "k", "v", "ex", 10, "px"), ("SET", "k", "v", "EX"), ("SET", "k", "v", "PERSIST"),
+        ("SET", "k", "v", "EX", 0), ("SET", "k", "v", "EX", -1), ("SET", "k", "v", "PX", 0),
+        ("SET", "k", "v", "EX", 9223372036854775807), ("SET", "k", "v", "PX", 9223372036854775807),
+        ("SET", "k", "v", "EXAT", 9223372036854775), ("SET", "k", "v", "EXAT", 9223372036854776),
+        ("SET", "k", "v", "PXAT", 9223372036854775807), ("SET", "k", "v", "EX", "1.5"),
+        ("SET", "k", "v", "PXAT", 1, "GET"), ("EXISTS", "k"),
+        ("SADD", "s", "m"), ("SET", "s", "v", "GET"), ("SET", "s", "v", "NX", "GET"), ("SET", "s", "v", "XX", "GET"),
+        ("SET", "s", "v", "GET", "EX", 0), ("SET", "s", "v", "GET", "EX", "abc"), ("SET", "s", "v", "GET", "FOO"),
+        ("TYPE", "s"), ("SET", "s", "v"), ("TYPE", "s"),
+        ("SETEX", "k", 0, "v"), ("SETEX", "k", "abc", "v"), ("SETEX", "k", 9223372036854775807, "v"),
+        ("PSETEX", "k", -5, "v"), ("PSETEX", "k", 9223372036854775807, "v"), ("SETEX", "k", 100, "v"), ("TTL", "k"),
+    ])
+
+
+def test_getex_checks_syntax_then_the_key_then_the_expire_value_like_redis(both):
+    same(both, [
+        ("SADD", "s", "m"), ("SET", "k", "v"),
+        ("GETEX", "missing", "EX", 0), ("GETEX", "missing", "EX", "abc"), ("GETEX", "missing", "FOO"),
+        ("GETEX", "s", "EX", 0), ("GETEX", "s"), ("GETEX", "s", "FOO"),
+        ("GETEX", "k", "EX", 0), ("GETEX", "k", "EX", "abc"), ("GETEX", "k", "EX", 10, "EX", 20), ("TTL", "k"),
+        ("GETEX", "k", "PERSIST", "PERSIST"), ("TTL", "k"), ("GETEX", "k", "EX", 10, "PERSIST"),
+        ("GETEX", "k", "PERSIST", "EX", 10), ("GETEX", "k", "KEEPTTL"), ("GETEX", "k", "GET"), ("GETEX", "k", "NX"),
+        ("GETEX", "k", "PX"), ("GETEX", "k", "EXAT", 9223372036854776), ("GETEX", "k", "EXAT", 1), ("EXISTS", "k"),
+    ])
+
+
+def test_incrbyfloat_parses_like_strtold_and_prints_like_redis(both):
+    same(both, [
+        ("INCRBYFLOAT", "f", "1.5"), ("INCRBYFLOAT", "f", "0x10"), ("INCRBYFLOAT", "f", "0x1p3"), ("INCRBYFLOAT", "f", "0x.8"),
+        ("INCRBYFLOAT", "f", ".5"), ("INCRBYFLOAT", "f", "5."), ("INCRBYFLOAT", "f", "+5"), ("INCRBYFLOAT", "f", "-0.0"),
+        ("INCRBYFLOAT", "f", "0x"), ("INCRBYFLOAT", "f", "0x1p"), ("INCRBYFLOAT", "f", "1e"), ("INCRBYFLOAT", "f", "1_0"),
+        ("INCRBYFLOAT", "f", "1/2"), ("INCRBYFLOAT", "f", "nan"), ("INCRBYFLOAT", "f", "-Infinity"), ("INCRBYFLOAT", "f", "inf"),
+        ("INCRBYFLOAT", "f", " 1"), ("INCRBYFLOAT", "f", "1 "), ("INCRBYFLOAT", "f", ""),
+        # overflow and underflow to zero are ERANGE: not a valid float
+        ("INCRBYFLOAT", "f", "1e5000"), ("INCRBYFLOAT", "f", "1e-5000"), ("INCRBYFLOAT", "f", "1.2e4932"),
+        ("INCRBYFLOAT", "f", "0x1p16384"), ("INCRBYFLOAT", "f", "0x1p-16446"), ("INCRBYFLOAT", "f", "1e-4951"),
+        ("INCRBYFLOAT", "f", "0e999999999999"), ("GET", "f"),
+        # subnormals are fine; the largest long double prints in full
+        ("INCRBYFLOAT", "g", "1.9e-4951"), ("INCRBYFLOAT", "g", "0x1p-16445"), ("INCRBYFLOAT", "h", "0x1p16383"),
+        ("INCRBYFLOAT", "i", "1.18973149535723176502e+4932"), ("INCRBYFLOAT", "i", "1.18973149535723176502e+4932"),
+        ("INCRBYFLOAT", "i", "-1.18973149535723176502e+4932"), ("INCRBYFLOAT", "i", "-1.18973149535723176502e+4932"),
+        ("INCRBYFLOAT", "j", "10000000000.1"), ("INCRBYFLOAT", "j", "0.1"), ("INCRBYFLOAT", "j", "-10000000000.3"),
+        ("INCRBYFLOAT", "j", "0.00000000000000001"), ("INCRBYFLOAT", "j", "0.000000000000000005"),
+        ("INCRBYFLOAT", "k", "10.5"), ("INCRBYFLOAT", "k", "0.1"), ("INCRBYFLOAT", "k", "1.1e-17"),
+        ("INCRBYFLOAT", "l", "1" + "0" * 5000), ("INCRBYFLOAT", "l", "0." + "0" * 5000 + "1"),
+        ("INCRBYFLOAT", "m", "1" + "0" * 5118), ("INCRBYFLOAT", "m", "1" + "0" * 5119), ("INCRBYFLOAT", "m", "0x" + "f" * 5000),
+        ("SET", "n", "inf"), ("INCRBYFLOAT", "n", "1"), ("SET", "n", "1 "), ("INCRBYFLOAT", "n", "1"),
+        ("SET", "n", "0x10"), ("INCRBYFLOAT", "n", "1"), ("SET", "o", "1", "EX", 100), ("INCRBYFLOAT", "o", "1"), ("TTL", "o"),
+        ("SADD", "s", "m"), ("INCRBYFLOAT", "s", "abc"),
+    ])
+
+
+def test_incrbyfloat_with_a_huge_exponent_answers_at_once_and_does_not_freeze_the_server(shardis):
+    # 1e9999999999 once meant computing 10**9999999999 on a shard thread,
+    # holding the GIL and stalling every connection
+    c = Raw(shardis.port, 2)
+    try:
+        t = time.monotonic()
+        for v in ("1e9999999999", "1e-9999999999", "0x1p99999999999", "9" * 5000 + "e99999999"):
+            assert c.call("INCRBYFLOAT", "dos", v) == b"-ERR value is not a valid float\r\n"
+        assert c.call("PING") == b"+PONG\r\n"
+        assert time.monotonic() - t < 2
+    finally:
+        c.close()
+
+
+def test_lcs_options_errors_and_table_limit_match_redis(both):
+    same(both, [
+        ("SET", "a", "ohmytext"), ("SET", "b", "mynewtext"), ("SADD", "s", "m"),
+        ("LCS", "a", "b", "IDX"), ("LCS", "a", "b", "IDX", "WITHMATCHLEN"), ("LCS", "a", "b", "idx", "minmatchlen", 4),
+        ("LCS", "a", "b", "MINMATCHLEN", -5, "IDX"), ("LCS", "a", "b", "MINMATCHLEN"), ("LCS", "a", "b", "MINMATCHLEN", "x"),
+        ("LCS", "a", "b", "LEN", "LEN"), ("LCS", "a", "b", "LEN", "IDX"), ("LCS", "a", "b", "WITHMATCHLEN"),
+        ("LCS", "a", "s"), ("LCS", "s", "a", "FOO"), ("LCS", "a", "s", "FOO"), ("LCS", "nokey", "nokey2", "IDX"),
+        ("LCS", "a", "a", "IDX", "WITHMATCHLEN"),
+        # 12000 x 12000 needs a 576 MB table: over proto-max-bulk-len
+        ("SET", "la", "a" * 12000), ("SET", "lb", "b" * 12000), ("LCS", "la", "lb"), ("LCS", "la", "lb", "LEN"),
+        ("SET", "lc", "ab" * 3000), ("SET", "ld", "ba" * 3000 + "xyz"),
+        ("LCS", "lc", "ld", "IDX", "MINMATCHLEN", 3, "WITHMATCHLEN"), ("LCS", "lc", "ld", "LEN"), ("LCS", "ld", "lc"),
+    ])
+
+
+def test_lcs_of_random_strings_matches_redis_including_every_idx_range(both):
+    import random
+    rnd = random.Random(7)
+    cmds = []
+    for i in range(40):
+        x = "".join(rnd.choice("abc") for _ in range(rnd.randint(0, 30)))
+        y = "".join(rnd.choice("abcd") for _ in range(rnd.randint(0, 30)))
+        cmds += [("MSET", "{r}x", x, "{r}y", y), ("LCS", "{r}x", "{r}y"),
+                 ("LCS", "{r}x", "{r}y", "IDX", "WITHMATCHLEN"), ("LCS", "{r}y", "{r}x", "IDX", "MINMATCHLEN", 2)]
+    same(both, cmds)
+
+
+def test_lcs_of_two_five_thousand_byte_strings_takes_well_under_a_second(shardis):
+    import random
+    rnd = random.Random(3)
+    c = Raw(shardis.port, 2)
+    try:
+        c.call("SET", "{p}a", bytes(rnd.choice(b"ACGT") for _ in range(5000)))
+        c.call("SET", "{p}b", bytes(rnd.choice(b"ACGT") for _ in range(5000)))
+        t = time.monotonic()
+        assert c.call("LCS", "{p}a", "{p}b", "IDX").startswith(b"*4\r\n$7\r\nmatches\r\n")
+        assert time.monotonic() - t < 1.0
+    finally:
+        c.close()
+
+
+def test_msetnx_lcs_and_wrongtype_across_shards_match_redis(both):
+    k1, k2, k3 = keys_on_distinct_shards(3, "sx")
+    same(both, [
+        ("MSETNX", k1, "ohmytext", k2, "mynewtext"), ("MGET", k1, k2, k3),
+        ("MSETNX", k3, "x", k1, "y"), ("EXISTS", k3), ("MSETNX", k3, "x", k3, "y"), ("GET", k3),
+        ("MSETNX", k1, "a", k2), ("MSET", k1, "a", k2),
+        ("SET", k1, "ohmytext"), ("LCS", k1, k2), ("LCS", k1, k2, "LEN"), ("LCS", k2, k1, "IDX", "WITHMATCHLEN"),
+        ("LCS", k1, k2, "FOO"), ("DEL", k3), ("SADD", k3, "m"), ("LCS", k1, k3), ("LCS", k3, k1, "FOO"),
+        ("LCS", k1, k3, "LEN"), ("MSETNX", k3, "v", "fresh{z}", "1"), ("EXISTS", "fresh{z}"),
+    ])
