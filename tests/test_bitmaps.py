@@ -114,6 +114,9 @@ def test_bitcount_matches_redis_for_byte_and_bit_ranges_and_errors(both):
         ("BITCOUNT", "nokey"), ("BITCOUNT", "nokey", "a", "b"), ("BITCOUNT", "nokey", 0),
         ("BITCOUNT", "nokey", 0, 1, "BAD"), ("SADD", "s", "m"), ("BITCOUNT", "s"), ("BITCOUNT", "s", 0, 1),
         ("SET", "e", ""), ("BITCOUNT", "e"), ("BITCOUNT", "e", 0, -1, "BIT"), ("BITCOUNT",),
+        # both negative with start > end: 0 before any clamping
+        ("BITCOUNT", "k", -100, -9223372036854775808), ("BITCOUNT", "k", -1, -100, "BIT"),
+        ("BITCOUNT", "k", -100, -200), ("BITCOUNT", "k", -200, -100),
     ])
 
 
@@ -328,3 +331,17 @@ def test_generated_bitmap_sequences_match_redis_byte_for_byte(shardis, real_redi
     finally:
         a.close()
         b.close()
+
+
+def test_bitfield_overflow_checks_follow_redis_int64_arithmetic_for_every_width_and_mode(both):
+    # includes Redis's wrap-around quirk: SET of a value near INT64_MIN into
+    # a narrow signed field counts as an overflow upwards (SAT stores max)
+    vals = ["-9223372036854775808", "-9223372036854775807", "-9223372036854743041", "-9223372036854743040",
+            "-1", "0", "127", "128", "-129", "9223372036854775807", "9223372036854743040"]
+    cmds = [("SET", "bf", "\x00" * 16)]
+    for t in ("i1", "i2", "i8", "i16", "i63", "i64", "u1", "u8", "u63"):
+        for mode in ("WRAP", "SAT", "FAIL"):
+            for v in vals:
+                cmds.append(("BITFIELD", "bf", "OVERFLOW", mode, "SET", t, 3, v, "GET", t, 3))
+                cmds.append(("BITFIELD", "bf", "OVERFLOW", mode, "INCRBY", t, 3, v))
+    same(both, cmds)

@@ -119,6 +119,8 @@ def cmd_bitcount(db, argv):
         elif u != b"BYTE":
             raise CommandError(SYNTAX)
     total = len(v) * 8 if isbit else len(v)
+    if start < 0 and end < 0 and start > end:
+        return 0                 # bitcountCommand's early exit, before clamping
     start, end = _clamp(start, end, total)
     if start > end or total == 0:
         return 0
@@ -296,23 +298,50 @@ def _set_field(buf: bytearray, off: int, bits: int, value: int) -> None:
     buf[first:need] = n.to_bytes(need - first, "big")
 
 
-def _overflow(value: int, bits: int, signed: bool, mode: bytes):
-    """checkSigned/UnsignedBitfieldOverflow on the exact result ``value``:
-    the value to store under WRAP/SAT, or None when FAIL refuses it."""
-    if signed:
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+def _i64(x: int) -> int:
+    """x wrapped to int64, as C's two's-complement arithmetic does."""
+    return ((x + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
+def _overflow_signed(value: int, incr: int, bits: int, mode: bytes):
+    """checkSignedBitfieldOverflow, int64 wrap-arounds included: for a SET
+    (incr 0) of a value near INT64_MIN into a narrower field, ``max - value``
+    wraps negative and Redis reports an overflow *upwards* (SAT stores max).
+    Returns the value to store, or None when FAIL refuses it."""
+    hi = (1 << (bits - 1)) - 1
+    lo = -hi - 1
+    maxincr, minincr = _i64(hi - value), _i64(lo - value)
+    if (value > hi or (bits != 64 and incr > maxincr)
+            or (value >= 0 and incr > 0 and incr > maxincr)):
+        sat = hi
+    elif (value < lo or (bits != 64 and incr < minincr)
+            or (value < 0 and incr < 0 and incr < minincr)):
+        sat = lo
     else:
-        lo, hi = 0, (1 << bits) - 1
-    if lo <= value <= hi:
-        return value
+        return value + incr
     if mode == b"FAIL":
         return None
     if mode == b"SAT":
-        return hi if value > hi else lo
-    value &= (1 << bits) - 1
-    if signed and value >> (bits - 1):
-        value -= 1 << bits
-    return value
+        return sat
+    c = (value + incr) & ((1 << bits) - 1)      # handle_wrap: sign-extend the low bits
+    return c - (1 << bits) if c >> (bits - 1) else c
+
+
+def _overflow_unsigned(value: int, incr: int, bits: int, mode: bytes):
+    """checkUnsignedBitfieldOverflow (value is a uint64, incr an int64; no
+    wrap-around can occur for fields of at most 63 bits)."""
+    hi = (1 << bits) - 1
+    if value > hi or (incr > 0 and incr > hi - value):
+        sat = hi
+    elif incr < 0 and incr < -value:
+        sat = 0
+    else:
+        return value + incr
+    if mode == b"FAIL":
+        return None
+    if mode == b"SAT":
+        return sat
+    return (value + incr) & hi
 
 
 def bitfield_generic(db, argv, readonly: bool):
@@ -368,7 +397,8 @@ def bitfield_generic(db, argv, readonly: bool):
             out.append(_get_field(buf, off, bits, signed))
             continue
         old = _get_field(buf, off, bits, signed)
-        new = _overflow(val if sub == b"SET" else old + val, bits, signed, m)
+        check = _overflow_signed if signed else _overflow_unsigned
+        new = check(val, 0, bits, m) if sub == b"SET" else check(old, val, bits, m)
         if new is None:
             out.append(None)
             continue
