@@ -347,3 +347,33 @@ def test_msetnx_lcs_and_wrongtype_across_shards_match_redis(both):
         ("LCS", k1, k2, "FOO"), ("DEL", k3), ("SADD", k3, "m"), ("LCS", k1, k3), ("LCS", k3, k1, "FOO"),
         ("LCS", k1, k3, "LEN"), ("MSETNX", k3, "v", "fresh{z}", "1"), ("EXISTS", "fresh{z}"),
     ])
+
+
+def _hits_misses(c: Raw) -> tuple[int, int]:
+    info = c.call("INFO", "stats").decode()
+    vals = dict(line.split(":", 1) for line in info.splitlines() if line.startswith("keyspace_"))
+    return int(vals["keyspace_hits"]), int(vals["keyspace_misses"])
+
+
+def test_keyspace_hits_and_misses_count_reads_but_not_write_lookups_like_redis(shardis, real_redis):
+    # Redis's write paths (lookupKeyWrite: SET, APPEND, INCR, SETBIT, ...)
+    # count nothing; reads (GET, GETEX, SET ... GET, BITOP sources) do
+    cmds = [("SET", "k", "v"), ("APPEND", "k", "x"), ("INCR", "n"), ("SETRANGE", "k", 1, "y"), ("SETBIT", "k", 1, 1),
+            ("SETNX", "k", "v"), ("MSETNX", "k", "v", "z", "w"), ("INCRBYFLOAT", "f", 1), ("SET", "k", "v", "NX"),
+            ("SET", "k", "v", "XX", "GET"), ("BITFIELD", "k", "SET", "u8", 0, 1), ("GETEX", "k"), ("BITOP", "OR", "d", "k"),
+            ("GET", "k"), ("GET", "nokey"), ("MGET", "k", "nokey"), ("LCS", "k", "n"), ("BITCOUNT", "k"),
+            ("GETRANGE", "k", 0, 1), ("STRLEN", "k"), ("GETDEL", "nokey"), ("GETSET", "k", "v"), ("DECRBY", "n", 2),
+            ("BITFIELD", "k", "GET", "u8", 0), ("BITFIELD_RO", "k", "GET", "u8", 0), ("BITPOS", "k", 1),
+            ("GETBIT", "k", 1), ("SUBSTR", "k", 0, 1)]
+    out = []
+    for port in (shardis.port, real_redis.port):
+        c = Raw(port, 2)
+        try:
+            c.call("FLUSHALL")
+            assert c.call("CONFIG", "RESETSTAT") == b"+OK\r\n"
+            for cmd in cmds:
+                c.call(*cmd)
+            out.append(_hits_misses(c))
+        finally:
+            c.close()
+    assert out[0] == out[1]

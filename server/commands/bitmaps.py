@@ -12,7 +12,7 @@ import asyncio
 from server.protocol import CommandError
 from server.table import command
 
-from .strings import MAX_STRING
+from .strings import MAX_STRING, lookup_write_str
 from .util import SYNTAX, parse_int
 
 BAD_OFFSET = "ERR bit offset is not an integer or out of range"
@@ -43,7 +43,7 @@ def cmd_setbit(db, argv):
     if argv[3] not in (b"0", b"1"):
         raise CommandError(BAD_BIT)
     on = argv[3] == b"1"
-    v = db.get_str(argv[1])
+    v = lookup_write_str(db, argv[1])
     byte = off >> 3
     buf = bytearray(v or b"")
     if len(buf) <= byte:
@@ -386,7 +386,7 @@ def bitfield_generic(db, argv, readonly: bool):
         return [_get_field(v or b"", off, bits, signed) for _, signed, bits, off, _, _ in ops]
     if readonly:
         raise CommandError(RO_ONLY_GET)
-    v = db.get_str(key)
+    v = lookup_write_str(db, key)
     buf = bytearray(v or b"")
     need = (highest >> 3) + 1
     if len(buf) < need:

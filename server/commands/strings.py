@@ -80,6 +80,16 @@ def _deadline(expire: bytes, raw: bytes, name: str, now_ms: int) -> int:
                        expire in (b"EXAT", b"PXAT"), now_ms)
 
 
+def lookup_write_str(db, key: bytes):
+    """lookupKeyWrite + checkType(OBJ_STRING): the string value or None,
+    WRONGTYPE for another type; like Redis's write path it counts no
+    keyspace hit or miss (INFO stats)."""
+    v = db.lookup(key)
+    if v is None or type(v) is bytes:
+        return v
+    raise CommandError(WRONGTYPE)
+
+
 def set_generic(db, key: bytes, value: bytes, opts: list[bytes], name: str = "set"):
     """SET with its option family; shared by SET, SETEX and PSETEX.
 
@@ -90,7 +100,7 @@ def set_generic(db, key: bytes, value: bytes, opts: list[bytes], name: str = "se
     flags, expire, raw = parse_ext_args(opts, True)
     deadline = _deadline(expire, raw, name, db.now_ms) if expire is not None else None
     get = b"GET" in flags
-    old = db.get(key)
+    old = db.get(key) if get else db.lookup(key)   # lookupKeyWrite counts no hit/miss
     if get and old is not None and type(old) is not bytes:
         raise CommandError(WRONGTYPE)
     if (b"NX" in flags and old is not None) or (b"XX" in flags and old is None):
@@ -153,7 +163,7 @@ def _check_size(n: int) -> None:
          summary="Set the string value of a key only when the key doesn't exist.",
          syntax="key value")
 def cmd_setnx(db, argv):
-    if db.get(argv[1]) is not None:
+    if db.lookup(argv[1]) is not None:
         return 0
     db.set(argv[1], argv[2])
     return 1
@@ -219,7 +229,7 @@ def msetnx_local(db, argv):
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'msetnx' command")
     for i in range(1, len(argv), 2):
-        if db.get(argv[i]) is not None:
+        if db.lookup(argv[i]) is not None:
             return 0
     for i in range(1, len(argv), 2):
         db.set(argv[i], argv[i + 1])
@@ -227,7 +237,7 @@ def msetnx_local(db, argv):
 
 
 def _any_exists(db, argv):
-    return any(db.get(k) is not None for k in argv[1:])
+    return any(db.lookup(k) is not None for k in argv[1:])
 
 
 async def msetnx_cross(conn, argv):
@@ -264,7 +274,7 @@ def cmd_msetnx(db, argv):
          syntax="key value")
 def cmd_append(db, argv):
     key = argv[1]
-    v = db.get_str(key)
+    v = lookup_write_str(db, key)
     if v is None:
         db.set(key, argv[2])
         return len(argv[2])
@@ -282,7 +292,7 @@ def cmd_strlen(db, argv):
 
 
 def incr_generic(db, key: bytes, delta: int) -> int:
-    v = db.get_str(key)
+    v = lookup_write_str(db, key)
     if v is None:
         cur = 0
     else:
@@ -487,7 +497,7 @@ def format_long_double(v: Fraction) -> bytes:
 def cmd_incrbyfloat(db, argv):
     # Redis order: type check, the stored value, the increment, then NaN/inf
     key = argv[1]
-    v = db.get_str(key)
+    v = lookup_write_str(db, key)
     cur = Fraction(0) if v is None else parse_long_double(v)
     inc = parse_long_double(argv[2])
     if cur is None or inc is None:
@@ -546,7 +556,7 @@ def cmd_setrange(db, argv):
     offset = parse_int(argv[2])
     if offset < 0:
         raise CommandError("ERR offset is out of range")
-    v = db.get_str(key)
+    v = lookup_write_str(db, key)
     if v is None:
         if not value:
             return 0
