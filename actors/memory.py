@@ -49,10 +49,12 @@ __all__ = ["ShardMemory", "key_size", "value_size", "apply_memory_config",
 
 OOM_ERROR = "OOM command not allowed when used memory > 'maxmemory'."
 
-# Per-key bookkeeping beyond the key and value objects: the slot and entry in
-# ``data`` and in ``atime`` (~2 x 50 bytes at CPython's dict load), plus for a
-# volatile key its ``expires`` entry and its heap tuple.
-KEY_OVERHEAD = 100
+# Per-key bookkeeping beyond the key and value objects: the slots and entries
+# in ``data`` and ``atime`` (CPython dicts keep a third to two thirds of their
+# slots free and grow by doubling), plus allocator rounding.  Calibrated so
+# that the estimate tracks RSS growth for 100-byte strings (docs/robustness.md);
+# a volatile key adds its ``expires`` entry and its heap tuple.
+KEY_OVERHEAD = 200
 TTL_OVERHEAD = 120
 SAMPLE = 8                 # container elements measured before extrapolating
 MAX_DEPTH = 4
