@@ -157,7 +157,7 @@ def test_requirepass_demands_auth_and_rejects_wrong_passwords(shardis_factory):
     # deleting a user closes its connections
     ok.execute_command("ACL", "DELUSER", "admin")
     with pytest.raises(redis.ConnectionError):
-        adm.connection_pool.get_connection("x").read_response()
+        adm.connection_pool.get_connection().read_response()
     ok.close()
 
 
@@ -237,3 +237,67 @@ def test_protected_mode_accepts_loopback_clients(shardis):
     with socket.create_connection(("127.0.0.1", shardis.port), timeout=2) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
+
+
+_NETNS_SCRIPT = r"""
+set -e
+ip link set lo up
+ip addr add 10.253.0.1/32 dev lo
+cd "$ROOT"
+python3 -m server --bind 0.0.0.0 --port 7401 --shards 1 > /dev/null 2>&1 &
+A=$!
+python3 -m server --bind 0.0.0.0 --port 7402 --shards 1 --requirepass pw > /dev/null 2>&1 &
+B=$!
+python3 -m server --bind 0.0.0.0 --port 7403 --shards 1 --set protected-mode=no > /dev/null 2>&1 &
+C=$!
+redis-server --bind 0.0.0.0 --port 7404 --save '' --protected-mode yes > /dev/null 2>&1 &
+D=$!
+python3 - <<'PY'
+import socket, time
+def ask(host, port):
+    for _ in range(100):
+        try:
+            s = socket.create_connection((host, port), timeout=2)
+            break
+        except OSError:
+            time.sleep(0.1)
+    s.sendall(b"PING\r\n")
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+        if data.endswith(b"\r\n") and not data.startswith(b"-DENIED"):
+            break
+    return repr(data)
+for port in (7401, 7402, 7403, 7404):
+    print(port, ask("10.253.0.1", port), ask("127.0.0.1", port))
+PY
+kill $A $B $C $D
+"""
+
+
+def test_protected_mode_refuses_a_non_loopback_peer_in_a_network_namespace():
+    """A private network namespace (root only) gives a non-loopback address
+    (10.253.0.1 on its own lo) without exposing anything outside it."""
+    import os
+    import shutil
+    import subprocess
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and ip to build a private network namespace")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(["unshare", "-n", "sh", "-c", _NETNS_SCRIPT], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "ROOT": root})
+    assert out.returncode == 0, out.stderr
+    lines = {int(l.split(" ", 1)[0]): l.split(" ", 1)[1] for l in out.stdout.splitlines()}
+    denied = repr(DENIED_PROTECTED)
+    pong = repr(b"+PONG\r\n")
+    noauth = repr(b"-NOAUTH Authentication required.\r\n")
+    assert lines[7404] == f"{denied} {pong}"       # redis-server itself
+    assert lines[7401] == f"{denied} {pong}"       # no password: refused
+    assert lines[7402] == f"{noauth} {noauth}"     # a password: normal auth
+    assert lines[7403] == f"{pong} {pong}"         # protected-mode no
