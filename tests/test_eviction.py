@@ -153,3 +153,18 @@ def test_memory_usage_grows_with_the_value(shardis, r):
     assert 200 < small < 400 and 10000 < big < 10500
     assert r.execute_command("MEMORY", "USAGE", "set") > 1000 * 40
     assert r.execute_command("MEMORY", "USAGE", "nosuch") is None
+
+
+def test_lfu_keeps_frequently_read_keys(shardis_factory):
+    s, c = server(shardis_factory, "allkeys-lfu")
+    fill(c, "old", 2000)                    # ~740 KB: under the limit
+    hot = [f"old{i}" for i in range(0, 2000, 6)]
+    for _ in range(20):                     # the log counter climbs past the others
+        c.mget(hot)
+    fill(c, "new", 1200)                    # forces ~500 evictions
+    assert stats(c)[b"evicted.keys"] > 300
+    hot_alive = sum(1 for v in c.mget(hot) if v) / len(hot)
+    cold = [f"old{i}" for i in range(2000) if i % 6]
+    cold_alive = sum(1 for v in c.mget(cold) if v) / len(cold)
+    assert hot_alive > 0.9
+    assert cold_alive < hot_alive - 0.15
