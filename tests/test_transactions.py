@@ -21,12 +21,22 @@ def conn(server, **kw):
     return redis.Redis(host="127.0.0.1", port=server.port, single_connection_client=True, **kw)
 
 
+def _plain(v):
+    """Errors inside EXEC replies come back as exception objects, which only
+    compare by identity: turn them into (class, text) so replies compare."""
+    if isinstance(v, Exception):
+        return ("error", type(v).__name__, str(v))
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
 def run_script(client, script):
     """Send commands one by one on one connection; collect replies or error strings."""
     out = []
     for cmd in script:
         try:
-            out.append(client.execute_command(*cmd))
+            out.append(_plain(client.execute_command(*cmd)))
         except redis.ResponseError as e:
             out.append(("error", str(e)))
     return out
