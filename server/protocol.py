@@ -203,6 +203,11 @@ def split_inline(line: bytes) -> list[bytes]:
     Raises ProtocolError("unbalanced quotes in request") like Redis does.
     """
     args: list[bytes] = []
+    # sdssplitargs works on a C string: a NUL ends the request wherever it is
+    # (an open quote then is unbalanced), so cut the line there
+    nul = line.find(b"\0")
+    if nul >= 0:
+        line = line[:nul]
     i, n = 0, len(line)
     while True:
         while i < n and line[i] in b" \n\r\t\v\f":
@@ -249,7 +254,7 @@ def split_inline(line: bytes) -> list[bytes]:
                 if i >= n:
                     break
                 c = line[i]
-                if c in b" \n\r\t\v\f\0":
+                if c in b" \n\r\t\v\f":
                     break
                 if c == 0x22:
                     inq = True
@@ -493,7 +498,11 @@ class RequestReader:
             if not data:
                 continue
             nl = data.find(b"\n")
-            if nl < 0:
+            # Redis finds the newline with strchr, which stops at a NUL: an
+            # inline request with a NUL before its newline never completes
+            # (no reply) until the buffer passes the inline limit.
+            nul = data.find(b"\0", 0, nl if nl >= 0 else len(data))
+            if nl < 0 or nul >= 0:
                 if len(data) > MAX_INLINE:
                     raise ProtocolError("too big inline request")
                 self._inline = data
