@@ -20,7 +20,7 @@ import time
 
 import pykka
 
-from server.protocol import CommandError, Err, encode
+from server.protocol import BIG_BULK, BigBulk, CommandError, Err, encode
 
 from .keyspace import Keyspace
 from collections import deque
@@ -202,7 +202,10 @@ class ShardActor(pykka.ThreadingActor):
             if dt >= self.slowlog_threshold_ns:
                 self._slow(argv, dt)
             if sink is None:
-                replies.append(encode(v, proto))
+                if type(v) is bytes and len(v) >= BIG_BULK:
+                    replies.append(BigBulk(v))   # written by reference, no copy
+                else:
+                    replies.append(encode(v, proto))
             else:
                 if raws is None:
                     raws = []

@@ -46,7 +46,7 @@ from actors.messages import Batch, Tx, TxHold, TxRelease
 from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
-from .protocol import (OK, CommandError, Err, ProtocolError, Raw, RequestReader,
+from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, RequestReader,
                        encode)
 from .router import FANOUTS
 from .table import TABLE, Route
@@ -58,6 +58,13 @@ log = logging.getLogger("shardis.conn")
 MAX_INFLIGHT = 20000          # entries waiting for replies before reading pauses
 WRITE_HIGH_WATER = 4 * 1024 * 1024
 WRITE_LOW_WATER = 1024 * 1024
+# Commands parsed from buffered input in one go.  A read can hold thousands of
+# pipelined requests; parsing stops after a burst and goes on only once its
+# replies are written and the write buffer is under the high-water mark, so a
+# client that sends much and reads nothing holds at most one burst of replies
+# beyond the mark.  The burst shrinks to about WRITE_HIGH_WATER worth of
+# replies at the connection's recent average reply size.
+BURST_MAX = 1024
 
 # commands allowed while a MULTI is open that are not queued
 _MULTI_DIRECT = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
@@ -154,6 +161,10 @@ class Client(asyncio.Protocol):
         self.user = b"default"
         self.authenticated = not self.guarded
         self.traced: list = []       # sampled batches whose replies are not all written
+        self.burst = BURST_MAX       # commands parsed per pass (see BURST_MAX)
+        self.avg_reply = 16          # moving average of reply bytes, sizes the burst
+        self.more_input = False      # parsing stopped after a burst, input left
+        self.continue_scheduled = False
 
     # ------------------------------------------------------------ transport
     def connection_made(self, transport):
@@ -177,6 +188,8 @@ class Client(asyncio.Protocol):
 
     def resume_writing(self):
         self._resume("backpressure")
+        if self.more_input:
+            self._maybe_continue()
 
     def _pause(self, why: str):
         if not self.read_paused and self.transport is not None:
@@ -199,8 +212,32 @@ class Client(asyncio.Protocol):
             return
         self.net_in += len(data)
         self.last_interaction = time.time()
+        self.reader.feed(data)
+        if not self.more_input:
+            self.parse()
+
+    def _maybe_continue(self) -> None:
+        """Parse the next burst of buffered input once the last one's replies
+        are out: few entries in flight and the write buffer under its mark."""
+        if (not self.continue_scheduled and not self.closing
+                and len(self.seq) < self.burst and "backpressure" not in self.read_paused
+                and self.pending_output() < WRITE_HIGH_WATER):
+            self.continue_scheduled = True
+            self.server.loop.call_soon(self._continue_input)
+
+    def _continue_input(self) -> None:
+        self.continue_scheduled = False
+        if self.closing or self.closed:
+            return
+        self.more_input = False
+        self._resume("burst")
+        self.parse()
+
+    def parse(self) -> None:
+        """Parse and dispatch up to one burst of buffered requests."""
         reader = self.reader
-        reader.feed(data)
+        limit = self.burst
+        nparsed = 0
         # Hot path, inlined: single-key shard commands (GET, SET, INCR, ...)
         # go straight into their shard's batch.  Everything else, and every
         # request while a barrier/MULTI is active, takes execute().
@@ -212,9 +249,14 @@ class Client(asyncio.Protocol):
         spec = None
         try:
             while True:
+                if nparsed >= limit:
+                    if reader.has_input():
+                        self.more_input = True
+                    break
                 argv = reader.next()
                 if argv is None:
                     break
+                nparsed += 1
                 if (self.barrier or self.parked or self.multi is not None or self.sub_mode
                         or self.guarded):
                     if self.barrier or self.parked:
@@ -251,7 +293,11 @@ class Client(asyncio.Protocol):
                 self.last_cmd = spec.bname
         self.send_batches()
         self.flush()
-        if len(self.seq) > MAX_INFLIGHT:
+        if self.more_input:
+            # stop reading: this client's input waits in the kernel (bounded)
+            self._pause("burst")
+            self._maybe_continue()
+        elif len(self.seq) > MAX_INFLIGHT:
             self._pause("inflight")
 
     def protocol_error(self, msg: str):
@@ -460,7 +506,7 @@ class Client(asyncio.Protocol):
 
     # -- MULTI ----------------------------------------------------------------
     def queue_multi(self, spec, argv) -> None:
-        if spec.flags and "nomulti" in spec.flags:
+        if spec.flags and ("no_multi" in spec.flags or "nomulti" in spec.flags):
             self.multi_error = True
             return self.reply_now(Err(b"ERR Command not allowed inside a transaction"))
         self.multi.append((spec, argv))
@@ -573,16 +619,53 @@ class Client(asyncio.Protocol):
             return
         out = self.seq.drain()
         if out:
-            data = out[0] if len(out) == 1 else b"".join(out)
-            self.net_out += len(data)
-            self.transport.write(data)
+            try:
+                data = out[0] if len(out) == 1 else b"".join(out)
+            except TypeError:       # a BigBulk among them
+                data = out
+            if type(data) is BigBulk or type(data) is list:
+                n = self._write_parts(out)
+            else:
+                n = len(data)
+                self.transport.write(data)
+            self.net_out += n
+            # the burst size follows the recent average reply size
+            self.avg_reply = (self.avg_reply * 3 + n // len(out)) >> 2
+            self.burst = max(1, min(BURST_MAX, WRITE_HIGH_WATER // (self.avg_reply + 1)))
             if self.traced:
                 self.server.tracer.replied(self)
         if self.closing and not self.seq.entries:
             self.closed = True
             self.transport.close()
+        elif self.more_input:
+            self._maybe_continue()
         elif "inflight" in self.read_paused and len(self.seq) < MAX_INFLIGHT // 2:
             self._resume("inflight")
+
+    def _write_parts(self, out: list) -> int:
+        """Write replies some of which are BigBulk: their values go to the
+        transport by reference (uvloop keeps the buffer, no copy), so a value
+        asked for many times is held once however slowly the client reads."""
+        parts = []
+        small = []
+        n = 0
+        for x in out:
+            if type(x) is BigBulk:
+                if small:
+                    parts.append(b"".join(small))
+                    small = []
+                v = x.value
+                parts.append(b"$%d\r\n" % len(v))
+                parts.append(v)
+                parts.append(b"\r\n")
+                n += len(v) + 16
+            else:
+                small.append(x)
+                n += len(x)
+        if small:
+            parts.append(b"".join(small))
+        self.transport.writelines(parts)
+        return n
 
     def kill(self) -> None:
         """Close now (CLIENT KILL): pending replies are dropped."""

@@ -38,10 +38,11 @@ import hiredis
 __all__ = [
     "Raw", "Status", "Err", "RSet", "Verbatim", "Push", "Pairs", "NullArray", "NULL_ARRAY",
     "OK", "QUEUED", "PONG", "CommandError", "ProtocolError", "RequestReader",
-    "encode", "format_double", "split_inline",
+    "encode", "format_double", "split_inline", "BigBulk", "BIG_BULK",
 ]
 
 MAX_INLINE = 64 * 1024
+BIG_BULK = 64 * 1024    # top-level bulk replies this large become BigBulk
 
 
 class Raw(bytes):
@@ -78,6 +79,16 @@ class Pairs(list):
 class Push(list):
     """An out-of-band push message: RESP3 ``>``, an array in RESP2."""
     __slots__ = ()
+
+
+class BigBulk:
+    """A large bulk-string reply not yet encoded: the connection writes its
+    header and then the value itself, by reference (see Client.flush)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes):
+        self.value = value
 
 
 class NullArray:
@@ -428,6 +439,10 @@ class RequestReader:
             self._feed_resp(data, False)
         else:
             self._pending.append(data)
+
+    def has_input(self) -> bool:
+        """True if bytes are buffered that may hold further requests."""
+        return bool(self._pending) or (self._in_resp and self._reader.has_data())
 
     def _feed_resp(self, data: bytes, fresh: bool) -> None:
         self._reader.feed(data)

@@ -274,6 +274,39 @@ def test_slow_reader_keeps_server_memory_bounded_and_others_fast(srv, witness):
         witness.delete("big")
 
 
+def test_slow_reader_of_generated_replies_is_parsed_one_burst_at_a_time(srv, witness):
+    """5,000 pipelined GETRANGEs, each building a new 20 KB reply (100 MB in
+    all), from a client that reads nothing: the server parses one burst of
+    at most 1,024 requests, and the next only once the write buffer is under
+    its mark, so it holds about one burst of replies, not all of them."""
+    witness.set("mid", b"y" * 20_000)
+    time.sleep(0.2)
+    before = rss(srv.proc.pid)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    try:
+        s.sendall(encode_req([b"GETRANGE", b"mid", b"0", b"-1"]) * 5000)
+        time.sleep(2.0)
+        grown = rss(srv.proc.pid) - before
+        print(f"\nslow reader, generated replies: RSS grew {grown / 1e6:.1f} MB "
+              f"for 100 MB of replies asked")
+        assert_healthy(srv, witness)
+        assert grown < 40 * 1024 * 1024, f"RSS grew {grown / 1e6:.1f} MB"
+        # and the client still gets every reply, in order, once it reads
+        s.settimeout(10)
+        want = len(b"$20000\r\n") + 20_002
+        got = 0
+        while got < want * 5000:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            got += len(chunk)
+        assert got == want * 5000
+    finally:
+        s.close()
+        witness.delete("mid")
+
+
 # A handler that raises: injected into a real server process by the test
 # (no test-only command in production code).  GET of "__boom__" raises.
 _BOOT = """
