@@ -200,7 +200,7 @@ class ShardActor(pykka.ThreadingActor):
             cs[1] += dt
             cs[2] += failed
             if dt >= self.slowlog_threshold_ns:
-                self._slow(argv, dt)
+                self._slow(argv, dt, batch.owner)
             if sink is None:
                 if type(v) is bytes and len(v) >= BIG_BULK:
                     replies.append(BigBulk(v))   # written by reference, no copy
@@ -219,8 +219,10 @@ class ShardActor(pykka.ThreadingActor):
         batch.replies = replies   # publish last: the loop tests replies for done
         self.bridge.post(batch)
 
-    def _slow(self, argv, dt_ns: int) -> None:
-        self.slow.append((time.time_ns() // 1000 - dt_ns // 1000, dt_ns // 1000, argv))
+    def _slow(self, argv, dt_ns: int, owner=None) -> None:
+        # ``owner`` (the connection) is only kept, never read here: the loop
+        # reads its address and name when SLOWLOG GET asks
+        self.slow.append((time.time_ns() // 1000 - dt_ns // 1000, dt_ns // 1000, argv, owner))
         if len(self.slow) > 256:
             del self.slow[:128]
 

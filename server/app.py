@@ -74,6 +74,10 @@ class Server:
         self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
         self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
+        # slow commands run on the loop (CONN handlers, coordinators); the
+        # shards keep their own (ShardActor.slow); SLOWLOG merges both
+        self.slowlog_threshold_ns = 10_000_000
+        self.loop_slow: list = []
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -166,6 +170,11 @@ class Server:
                 pass
 
     # ---------------------------------------------------------------- clients
+    def log_slow(self, argv, dt_ns: int, client) -> None:
+        self.loop_slow.append((time.time_ns() // 1000 - dt_ns // 1000, dt_ns // 1000, argv, client))
+        if len(self.loop_slow) > 256:
+            del self.loop_slow[:128]
+
     def next_client_id(self) -> int:
         self._next_id += 1
         return self._next_id

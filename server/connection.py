@@ -324,8 +324,10 @@ class Client(asyncio.Protocol):
             if self.multi is not None:
                 self.multi_error = True
             return self.seq.entries.append(encode(arity_error(spec.name)))
-        if spec.subcommands:
-            sub = spec.subcommands.get(argv[1].lower()) if n > 1 else None
+        if spec.subcommands and n > 1:
+            # (a bare container allowed by its arity, like COMMAND, runs the
+            # parent handler)
+            sub = spec.subcommands.get(argv[1].lower())
             if sub is None:
                 spec_reject(spec)
                 if self.multi is not None:
@@ -395,13 +397,15 @@ class Client(asyncio.Protocol):
             self.seq.entries.append(b)
             return
         if route is Route.CONN:
+            t0 = time.perf_counter_ns()
             try:
                 v = spec.handler(self, argv)
             except CommandError as e:
                 spec.stats[2] += 1
                 v = e.reply
             if type(v) is CoroutineType:
-                return self.run_barrier(v)
+                return self.run_barrier(v, spec, argv, t0)
+            self.loop_time(spec, argv, t0)
             if v is not DEFERRED:
                 self.seq.entries.append(encode(v, self.proto))
             return
@@ -467,14 +471,29 @@ class Client(asyncio.Protocol):
         """Run a coroutine as a barrier holding ``shards`` (atomic, isolated)."""
         self.run_barrier(in_tx(self.server, shards, coro))
 
-    def run_barrier(self, coro) -> None:
-        """Run a coroutine as a barrier: requests parsed after it wait."""
+    def run_barrier(self, coro, spec=None, argv=None, t0=0) -> None:
+        """Run a coroutine as a barrier: requests parsed after it wait.
+
+        With ``spec``, the coroutine is that command's handler and its time
+        (from ``t0``) counts in commandstats and the slowlog, except for
+        blocking commands, whose waiting Redis does not count either."""
         self.send_batches()
         p = Pending(1, None, self.proto)
         self.seq.entries.append(p)
         self.barrier += 1
         task = self.server.loop.create_task(coro)
-        task.add_done_callback(lambda t, p=p: self._barrier_done(t, p))
+        if spec is not None and "blocking" not in spec.flags:
+            task.add_done_callback(lambda t, p=p: (self.loop_time(spec, argv, t0),
+                                                   self._barrier_done(t, p)))
+        else:
+            task.add_done_callback(lambda t, p=p: self._barrier_done(t, p))
+
+    def loop_time(self, spec, argv, t0: int) -> None:
+        """Account a loop-run command's time like the shards do theirs."""
+        dt = time.perf_counter_ns() - t0
+        spec.stats[1] += dt // 1000
+        if dt >= self.server.slowlog_threshold_ns:
+            self.server.log_slow(argv, dt, self)
 
     def _barrier_done(self, task, p: Pending) -> None:
         self.barrier -= 1

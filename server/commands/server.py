@@ -376,6 +376,7 @@ def apply_config(server, name: str) -> None:
     if name in ("slowlog-log-slower-than",):
         us = cfg.slowlog_log_slower_than
         ns = (1 << 62) if us < 0 else us * 1000
+        server.slowlog_threshold_ns = ns
         for s in range(len(server.shards)):
             server.call_shard(s, _set_slowlog_threshold, ns)
     elif name == "requirepass":
@@ -473,17 +474,22 @@ async def _slowlog_entries(server) -> list:
     start order the first time the loop sees an entry."""
     ext = server.extensions.setdefault("slowlog", {"ids": {}, "next": 0})
     raw = [e for part in await server.call_all(_shard_slowlog) for e in part]
+    raw.extend((-1, *e) for e in server.loop_slow)
     raw.sort(key=lambda e: (e[1], e[0]))
     ids = ext["ids"]
     seen = set()
     out = []
-    for shard, start_us, dur_us, argv in raw:
+    for shard, start_us, dur_us, argv, client in raw:
         key = (shard, start_us, dur_us, id(argv))
         seen.add(key)
         if key not in ids:
             ids[key] = ext["next"]
             ext["next"] += 1
-        out.append((ids[key], start_us, dur_us, argv))
+        # the client's address and name as the loop sees them now
+        addr = getattr(client, "addr", "")
+        out.append((ids[key], start_us, dur_us, argv,
+                    addr.encode() if isinstance(addr, str) else b"",
+                    getattr(client, "name", b"") or b""))
     for k in list(ids):
         if k not in seen:
             del ids[k]
@@ -519,8 +525,8 @@ def cmd_slowlog_get(conn, argv):
         entries = await _slowlog_entries(conn.server)
         if count >= 0:
             entries = entries[:count]
-        return [[i, start // 1_000_000, dur, _slow_args(a), b"", b""]
-                for i, start, dur, a in entries]
+        return [[i, start // 1_000_000, dur, _slow_args(a), addr, name]
+                for i, start, dur, a, addr, name in entries]
     return run()
 
 
@@ -537,6 +543,7 @@ async def cmd_slowlog_len(conn, argv):
             acl=("@admin", "@slow", "@dangerous"))
 async def cmd_slowlog_reset(conn, argv):
     await conn.server.call_all(_shard_slowlog_reset)
+    conn.server.loop_slow.clear()
     conn.server.extensions.pop("slowlog", None)
     return OK
 
@@ -593,7 +600,11 @@ def cmd_debug(conn, argv):
         async def sleep():
             # delays this connection's reply (and its later requests, which
             # park behind the barrier) without blocking anyone else
-            await asyncio.sleep(secs)
+            # (the loop's timers may fire up to a millisecond early: sleep on
+            # until the full time has passed, as usleep would)
+            deadline = time.perf_counter() + secs
+            while (rest := deadline - time.perf_counter()) > 0:
+                await asyncio.sleep(rest)
             return OK
         return sleep()
     raise CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. "

@@ -175,7 +175,7 @@ def shard_snapshot(shard) -> dict:
     st.peak_mailbox = 0
     slow = [{"shard": shard.index, "start_us": t0, "duration_us": d,
              "args": [_text(a, 64) for a in argv[:8]] + (["..."] if len(argv) > 8 else [])}
-            for t0, d, argv in shard.slow[-SLOW_PER_SHARD:]]
+            for t0, d, argv, _owner in shard.slow[-SLOW_PER_SHARD:]]
     return {"actor": shard, "messages": st.messages, "commands": st.commands,
             "busy_ns": st.busy_ns, "errors": st.errors, "hist": list(st.lat_hist),
             "peak": peak, "held": shard.held_by is not None,
