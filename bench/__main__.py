@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 
+from . import extra
 from . import profile as prof
 from . import rb
 from .scenarios import (BIGZ_COMMANDS, BIGZ_KEY, BY_NAME, DEFAULT_SUITE, SCENARIOS, Scenario,
@@ -214,6 +215,20 @@ def run_rb_scenario(ctx: Context, sc: Scenario, args) -> dict:
     return {"rounds": rounds, "tests": summarize(rounds)}
 
 
+def run_tx_scenario(ctx: Context, sc: Scenario, args) -> dict:
+    """Our own generator (bench/extra.py) in the same interleaved rounds."""
+    n = {"shardis": scaled(sc.n, args.n_scale), "redis": scaled(sc.n * sc.redis_n_factor, args.n_scale)}
+    rounds = []
+    for i in range(args.rounds):
+        rec = {kind: extra.run_tx(ctx.server(kind).port, n[kind], sc.pipeline, args.timeout)
+               for kind in SERVERS}
+        rounds.append(rec)
+        log(f"  {sc.name} round {i + 1}/{args.rounds}: " + "  ".join(
+            f"{kind} " + " ".join(f"{t}={fmt_rps(v['rps'])}" for t, v in rec[kind]["tests"].items())
+            + (f" [ERROR {rec[kind]['error'][:80]}]" if rec[kind]["error"] else "") for kind in SERVERS))
+    return {"rounds": rounds, "tests": summarize(rounds)}
+
+
 def run_bigz(ctx: Context, sc: Scenario, args) -> dict:
     members = scaled(sc.keyspace, args.n_scale)
     load = {}
@@ -273,7 +288,7 @@ def run_memory(args, sc: Scenario) -> dict:
 def run_scenario(ctx: Context, sc: Scenario, args) -> dict:
     log(f"\n== {sc.name}: {sc.description}")
     base = {"kind": sc.kind, "description": sc.description}
-    if sc.kind in ("rb", "bigz"):
+    if sc.kind in ("rb", "bigz", "tx"):
         base.update(clients=sc.clients, pipeline=sc.pipeline,
                     n=rb.round_n(scaled(sc.n, args.n_scale), sc.clients, sc.pipeline),
                     n_redis=rb.round_n(scaled(sc.n * sc.redis_n_factor, args.n_scale),
@@ -288,6 +303,8 @@ def run_scenario(ctx: Context, sc: Scenario, args) -> dict:
         res = run_rb_scenario(ctx, sc, args)
     elif sc.kind == "bigz":
         res = run_bigz(ctx, sc, args)
+    elif sc.kind == "tx":
+        res = run_tx_scenario(ctx, sc, args)
     elif sc.kind == "default-suite":
         res = run_default_suite(ctx, sc, args)
     else:
@@ -491,6 +508,9 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--profile", metavar="SCENARIO", help="profile Shardis under one scenario")
     p.add_argument("--profile-seconds", type=int, default=10)
     p.add_argument("--cprofile", action="store_true", help="profile with cProfile even if py-spy is there")
+    p.add_argument("--dashboard-overhead", action="store_true",
+                   help="throughput of Shardis with the dashboard on and watched vs off "
+                        "(redis-benchmark scenarios; default c1-p30,c50-p1)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.suite_rounds < 1:
@@ -513,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.profile:
             mode_profile(args, doc)
+        elif args.dashboard_overhead:
+            names = args.scenario or ["c1-p30", "c50-p1"]
+            doc["dashboard_overhead"] = extra.dashboard_overhead(
+                args, log, fmt_rps, resolve([n for s in names for n in s.split(",") if n]))
         elif args.shards_sweep:
             mode_sweep(args, doc)
         else:

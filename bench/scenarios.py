@@ -21,7 +21,7 @@ from .servers import Server, supports
 @dataclass
 class Scenario:
     name: str
-    kind: str                       # "rb", "bigz", "conn-memory", "key-memory", "default-suite"
+    kind: str                       # "rb", "bigz", "tx", "conn-memory", "key-memory", "default-suite"
     description: str
     quick: bool = False             # part of --quick
     clients: int = 1
@@ -36,10 +36,14 @@ class Scenario:
     # Shardis is a fraction of a second of redis, too short for a stable
     # figure. requests/s does not depend on -n, so redis gets a larger one.
     redis_n_factor: int = 1
+    label: str | None = None        # test name for arbitrary-command mode (else the command line)
 
     def rb_kwargs(self, n: int | None = None) -> dict:
-        return dict(clients=self.clients, pipeline=self.pipeline, n=n or self.n, tests=self.tests,
-                    command=self.command, datasize=self.datasize, keyspace=self.keyspace)
+        kw = dict(clients=self.clients, pipeline=self.pipeline, n=n or self.n, tests=self.tests,
+                  command=self.command, datasize=self.datasize, keyspace=self.keyspace)
+        if self.label:
+            kw["label"] = self.label
+        return kw
 
 
 BIGZ_KEY = "bigz"
@@ -65,6 +69,14 @@ SCENARIOS: list[Scenario] = [
     Scenario("mset", "rb", "MSET of 10 random keys (spread over shards: the cross-shard path), c1 P30",
              clients=1, pipeline=30, n=30_000, tests="mset", keyspace=100_000,
              requires=[["MSET", "__bench_probe__", "1"]]),
+    Scenario("mget", "rb", "MGET of 10 random keys (spread over shards: a fan-out and merge), c1 P30",
+             clients=1, pipeline=30, n=30_000, keyspace=100_000, redis_n_factor=2,
+             command=["MGET"] + [f"key{i}:__rand_int__" for i in range(10)], label="MGET (10 keys)",
+             requires=[["MGET", "__bench_probe__"]]),
+    Scenario("tx", "tx", "MULTI, INCR x3 (random keys over 100,000: usually 3 shards), EXEC; "
+             "1 connection, 30 transactions per round trip (our own load generator)",
+             clients=1, pipeline=30, n=15_000, redis_n_factor=3,
+             requires=[["MULTI"], ["EXEC"]]),
     Scenario("lists", "rb", "LPUSH then LPOP on one list, c1 P30",
              clients=1, pipeline=30, n=90_000, tests="lpush,lpop",
              requires=[["LPUSH", "__bench_probe__", "x"], ["LPOP", "__bench_probe__"]]),

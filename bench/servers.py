@@ -140,7 +140,7 @@ def start_redis(workdir: str | None = None) -> Server:
 
 
 def start_shardis(shards: int | None = None, workdir: str | None = None,
-                  python_prefix: list[str] | None = None) -> Server:
+                  python_prefix: list[str] | None = None, extra: list[str] | None = None) -> Server:
     """``python_prefix`` replaces ``[python, -m, server]`` when the harness
     runs Shardis under a profiler wrapper."""
     own = workdir is None
@@ -150,6 +150,7 @@ def start_shardis(shards: int | None = None, workdir: str | None = None,
     argv += ["--port", str(port), "--loglevel", "warning"]
     if shards:
         argv += ["--shards", str(shards)]
+    argv += extra or []
     return Server("shardis", argv, port, workdir, cwd=ROOT, own_workdir=own)
 
 
