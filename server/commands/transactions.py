@@ -225,12 +225,62 @@ async def run_exec(conn, queued, watching):
             conn.hop(s, _watch_check_item, [b"WATCH", token]) for s, token in watching.items()])
         if any(dirty):
             return NULL_ARRAY
-    out = []
-    for spec, argv in queued:
+    # The transaction holds its shards, so nothing else runs on them until it
+    # ends: commands that each stay on one shard (and fan-out parts) need only
+    # their shard's own order.  They are gathered into one batch per shard and
+    # sent together, so independent commands on different shards overlap
+    # instead of costing a round trip each.  A command that needs the loop
+    # (cross-shard coroutines, CONN and ALL commands) is a barrier: everything
+    # gathered before it is sent and awaited first.
+    from server.connection import CURRENT_TX, FutureSink
+    from actors.messages import Batch
+    loop = conn.server.loop
+    tx = CURRENT_TX.get()
+    out: list = [None] * len(queued)
+    batches: dict = {}
+    waits: list = []
+
+    def add(s, fn, argv):
+        if tx is not None and s not in tx.shards:
+            raise RuntimeError(f"hop to shard {s} outside {tx}")
+        b = batches.get(s)
+        if b is None:
+            b = batches[s] = Batch(conn, conn.db, conn.proto, tx)
+        fut = loop.create_future()
+        b.items.append((fn, argv, FutureSink(fut), 0))
+        return fut
+
+    async def settle():
+        for s, b in batches.items():
+            conn.inboxes[s](b)
+        batches.clear()
+        for i, futs, merge in waits:
+            try:
+                out[i] = await futs if merge is None else merge([await f for f in futs])
+            except CommandError as e:
+                out[i] = e.reply
+        waits.clear()
+
+    for i, (spec, argv) in enumerate(queued):
+        if spec.route is Route.SHARD:
+            shards = conn.shards_of(spec.keys(argv)) or {0}
+            if len(shards) == 1:
+                waits.append((i, add(shards.pop(), spec.handler, argv), None))
+                continue
+            if spec.fanout is not None:
+                try:
+                    parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
+                except CommandError as e:
+                    out[i] = e.reply
+                    continue
+                waits.append((i, [add(s, fn, a) for s, fn, a in parts], merge))
+                continue
+        await settle()
         try:
-            out.append(await exec_raw(conn, spec, argv))
+            out[i] = await exec_raw(conn, spec, argv)
         except CommandError as e:
-            out.append(e.reply)
+            out[i] = e.reply
+    await settle()
     return out
 
 
