@@ -29,6 +29,16 @@ from .messages import Batch, Call, Tick, TxHold, TxRelease
 
 __all__ = ["ShardActor", "ShardStats"]
 
+
+def _aof_log(aof, shard, db, fn, argv, v):
+    from server.persistence.aof import log_write
+    return log_write(aof, shard, db, fn, argv, v)
+
+
+def _aof_post(aof, batch):
+    from server.persistence.aof import post_after_fsync
+    post_after_fsync(aof, batch)
+
 log = logging.getLogger("shardis.shard")
 
 # Active expiry: at most this many keys per database per tick (100 ms), so a
@@ -87,6 +97,9 @@ class ShardActor(pykka.ThreadingActor):
         # tagged with it run; all others wait in ``backlog`` in arrival order.
         self.held_by = None
         self.backlog: deque = deque()
+        # The append-only file (server/persistence/aof.py) while appendonly
+        # is on; None otherwise: the write path tests only this attribute.
+        self.aof = None
         self.tx_count = 0
 
     # pykka entry point ---------------------------------------------------
@@ -176,6 +189,8 @@ class ShardActor(pykka.ThreadingActor):
             trace.shard_mailbox = self.actor_inbox.qsize()
         if self.mem_limit:      # evict, or turn denyoom commands into OOM errors
             self.memory.before_batch(db, batch)
+        aof = self.aof
+        logged = False
         for fn, argv, sink, _ in batch.items:
             try:
                 v = fn(db, argv)
@@ -188,6 +203,8 @@ class ShardActor(pykka.ThreadingActor):
                 self.stats.errors += 1
                 failed = 1
                 v = Err(b"ERR internal error: " + repr(e).encode()[:200])
+            if aof is not None and not failed and type(v) is not Err:
+                logged = _aof_log(aof, self, db, fn, argv, v) or logged
             # one clock read per command: each command's time runs from the
             # end of the previous one (encoding included)
             t2 = clock()
@@ -217,7 +234,11 @@ class ShardActor(pykka.ThreadingActor):
             trace.t_exec_end = clock()
         batch.raws = raws
         batch.replies = replies   # publish last: the loop tests replies for done
-        self.bridge.post(batch)
+        if logged and aof.always:
+            # appendfsync always: the writer posts it after the fsync
+            _aof_post(aof, batch)
+        else:
+            self.bridge.post(batch)
 
     def _slow(self, argv, dt_ns: int, owner=None) -> None:
         # ``owner`` (the connection) is only kept, never read here: the loop
