@@ -324,6 +324,8 @@ def start_timers(server) -> None:
     def tick():
         try:
             _check_rules(server)
+            from . import aof
+            aof.check_auto_rewrite(server)
         finally:
             if not server.stopping.is_set():
                 p.timer = server.loop.call_later(1.0, tick)
