@@ -410,6 +410,12 @@ class Client(asyncio.Protocol):
                 self.seq.entries.append(encode(v, self.proto))
             return
         # Route.ALL: the handler runs on every shard, spec.merge combines
+        if self.server.aof is not None and "write" in spec.flags:
+            # FLUSHALL/FLUSHDB/SWAPDB with the AOF on: one transaction over
+            # every shard, logged once (server/persistence/aof.py)
+            from .persistence.aof import all_write, record_loop
+            return self.run_tx(range(self.nshards),
+                               record_loop(self, argv, all_write(self, spec, argv)))
         self.fan_all(spec.handler, argv, spec.merge)
 
     # -- helpers for handlers ------------------------------------------------
@@ -440,7 +446,11 @@ class Client(asyncio.Protocol):
         if spec.fanout is not None:
             return self.fan_parts(*FANOUTS[spec.fanout](self, spec, argv))
         if spec.cross is not None:
-            return self.run_tx(self.shards_of(keys), spec.cross(self, argv))
+            coro = spec.cross(self, argv)
+            if self.server.aof is not None and "write" in spec.flags:
+                from .persistence.aof import record_loop   # logged once, as the command
+                coro = record_loop(self, argv, coro)
+            return self.run_tx(self.shards_of(keys), coro)
         self.seq.entries.append(encode(Err(
             b"CROSSSLOT Keys in request don't hash to the same slot"), self.proto))
 
@@ -735,12 +745,18 @@ async def in_tx(server, shards, coro):
     for s in shards:
         tell[s](TxHold(tx))
     token = CURRENT_TX.set(tx)
+    aof = server.aof
     try:
         return await coro
     finally:
         CURRENT_TX.reset(token)
+        # the AOF gets the transaction's records as one MULTI/EXEC entry
+        # before any held shard runs anything sent after (aof.py's invariant)
+        synced = aof.commit_tx(tx) if aof is not None else None
         for s in shards:
             tell[s](TxRelease(tx))
+        if synced is not None:
+            await synced        # appendfsync always: reply after the fsync
 
 
 class _Deferred:
