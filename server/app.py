@@ -74,6 +74,7 @@ class Server:
         self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
         self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
+        self.aof = None              # server/persistence/aof.AOF while appendonly is on
         # slow commands run on the loop (CONN handlers, coordinators); the
         # shards keep their own (ShardActor.slow); SLOWLOG merges both
         self.slowlog_threshold_ns = 10_000_000
@@ -90,8 +91,13 @@ class Server:
             ref = ShardActor.start(i, self.config.databases, self.bridge)
             self.shards.append(ref)
             self.inboxes.append(ref.tell)
-        from .persistence import snapshot   # RDB load before clients, save rules
-        await snapshot.load_on_start(self)
+        from .persistence import aof, snapshot   # load before clients, save rules
+        # With appendonly yes the AOF takes precedence over the RDB (Redis);
+        # with no AOF yet, the RDB is loaded and a first rewrite creates it.
+        if not (self.config.appendonly and await aof.load_on_start(self)):
+            await snapshot.load_on_start(self)
+            if self.config.appendonly:
+                await aof.enable(self)
         from actors.memory import apply_memory_config
         from .acl import install as install_acl
         install_acl(self)            # auth, ACLs, protected mode (server/acl.py)
@@ -161,6 +167,8 @@ class Server:
                 c.transport.close()
         await asyncio.sleep(0)
         await self.loop.run_in_executor(None, self.stop_actors)
+        if self.aof is not None:     # flush and fsync what the shards logged
+            await self.loop.run_in_executor(None, self.aof.stop)
 
     def stop_actors(self) -> None:
         for ref in self.shards:
