@@ -296,6 +296,9 @@ async def exec_raw(conn, spec, argv):
             res = await asyncio.gather(*[conn.hop(s, fn, a) for s, fn, a in parts])
             return merge(list(res))
         if spec.cross is not None:
+            if conn.server.aof is not None and "write" in spec.flags:
+                from server.persistence.aof import record_loop   # logged once, as the command
+                return await record_loop(conn, argv, spec.cross(conn, argv))
             return await spec.cross(conn, argv)
         return Err(b"CROSSSLOT Keys in request don't hash to the same slot")
     if spec.route is Route.CONN:
@@ -306,5 +309,8 @@ async def exec_raw(conn, spec, argv):
         if v is DEFERRED:
             return Err(b"ERR command not supported inside MULTI")
         return v
+    if conn.server.aof is not None and "write" in spec.flags:
+        from server.persistence.aof import all_write, record_loop   # FLUSHALL...: logged once
+        return await record_loop(conn, argv, all_write(conn, spec, argv))
     res = await asyncio.gather(*[conn.hop(s, spec.handler, argv) for s in range(conn.nshards)])
     return spec.merge(list(res))
