@@ -225,13 +225,10 @@ async def build_info(conn, sections: list[str]) -> str:
                 ("mem_fragmentation_ratio", "1.00"), ("mem_allocator", "pymalloc"),
                 ("lazyfree_pending_objects", 0)]))
         elif sec == "persistence":
-            parts.append(_lines("Persistence", [
-                ("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", 0),
-                ("rdb_bgsave_in_progress", 0), ("rdb_last_save_time", int(server.started)),
-                ("rdb_last_bgsave_status", "ok"), ("rdb_saves", 0),
-                ("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
-                ("aof_rewrite_scheduled", 0), ("aof_last_bgrewrite_status", "ok"),
-                ("aof_last_write_status", "ok")]))
+            from server.persistence import aof, snapshot
+            rdb_fields = [f for f in snapshot.info_fields(server) if not f[0].startswith(
+                ("aof_", "module_fork"))]
+            parts.append(_lines("Persistence", rdb_fields + aof.info_fields(server)))
         elif sec == "stats":
             st = server.stats
             clients = list(server.clients.values())
@@ -384,6 +381,18 @@ def apply_config(server, name: str) -> None:
         install_auth(server)
     elif name == "client-output-buffer-limit":
         server.output_limits.update(cfg.output_limits())
+    elif name == "appendfsync" and server.aof is not None:
+        server.aof.set_policy(cfg.appendfsync)
+    elif name == "appendonly":
+        # yes: a rewrite first (the base), then every write is logged; no:
+        # stop logging and close the file (Redis's startAppendOnly/stop)
+        from server.persistence import aof
+        if cfg.appendonly and server.aof is None:
+            task = server.loop.create_task(aof.enable(server))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        elif not cfg.appendonly and server.aof is not None:
+            task = server.loop.create_task(aof.disable(server))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _set_slowlog_threshold(shard, ns):
@@ -607,8 +616,34 @@ def cmd_debug(conn, argv):
                 await asyncio.sleep(rest)
             return OK
         return sleep()
+    if sub == b"reload" and len(argv) == 2:
+        return debug_reload(conn.server)
     raise CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. "
                        "Try DEBUG HELP." % argv[1][:128].decode("utf-8", "replace"))
+
+
+def _flush_shard(shard):
+    for db in shard.dbs:
+        db.clear()
+    return None
+
+
+async def debug_reload(server):
+    """DEBUG RELOAD: save the RDB, empty every database, load it back (Redis's
+    debug.c; with the AOF on Redis also reloads from the RDB it just wrote)."""
+    from server.connection import in_tx
+    from server.persistence import snapshot
+    if not await snapshot.save_now(server):
+        raise CommandError("ERR Error trying to save the DB")
+
+    async def reload():
+        await server.call_all(_flush_shard)
+        await snapshot.load_file(server, snapshot.rdb_path(server))
+    try:
+        await in_tx(server, range(len(server.shards)), reload())
+    except OSError as e:
+        raise CommandError("ERR Error trying to load the RDB dump: %s" % e) from None
+    return OK
 
 
 # ------------------------------------------------------------------ SHUTDOWN
@@ -643,8 +678,22 @@ def cmd_shutdown(conn, argv):
     # No reply (like Redis): the connection closes once the replies to
     # earlier requests are written, and the server stops its actors.
     from server.connection import DEFERRED
+    server = conn.server
+    if save or (not nosave and server.config.save.strip()):
+        # SHUTDOWN SAVE, or save points configured: save first, and refuse to
+        # stop if that fails, like Redis's prepareForShutdown (the RDB is
+        # written whether or not the AOF is on)
+        from server.persistence import snapshot
+
+        async def save_then_stop():
+            if not await snapshot.save_now(server):
+                raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+            conn.closing = True
+            server.request_shutdown("SHUTDOWN")
+            return DEFERRED
+        return save_then_stop()
     conn.closing = True
-    conn.server.request_shutdown("SHUTDOWN" + (" NOSAVE" if nosave else ""))
+    server.request_shutdown("SHUTDOWN" + (" NOSAVE" if nosave else ""))
     return DEFERRED
 
 
