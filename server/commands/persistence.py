@@ -53,6 +53,26 @@ def cmd_bgsave(conn, argv):
     return Status(b"Background saving started")
 
 
+@command("bgrewriteaof", 1, flags=("admin", "noscript", "no_async_loading"), group="server",
+         route=Route.CONN, since="1.0.0",
+         summary="Asynchronously rewrites the append-only file to disk.", syntax="",
+         complexity="O(1)", acl=("@admin", "@slow", "@dangerous"))
+async def cmd_bgrewriteaof(conn, argv):
+    """With the AOF on: a rewrite (new base + incr, aof.py).  With it off,
+    Redis rewrites a one-off AOF; Shardis turns the AOF on only through
+    ``appendonly yes``, so it writes the same files and turns logging off
+    again."""
+    from server.persistence import aof
+    server = conn.server
+    if server.aof is None:
+        await aof.enable(server)
+        await aof.disable(server)
+        return Status(b"Background append only file rewriting started")
+    if not aof.rewrite(server):
+        raise CommandError("ERR Background append only file rewriting already in progress")
+    return Status(b"Background append only file rewriting started")
+
+
 def cmd_lastsave(conn, argv):
     return snapshot.state(conn.server).lastsave
 
