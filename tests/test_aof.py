@@ -1,0 +1,295 @@
+"""The append-only file: crash tests (kill -9 under load), replay of a file
+written by redis-server, truncated tails, and the persistence wiring
+(SHUTDOWN SAVE, DEBUG RELOAD, INFO persistence, BGREWRITEAOF)."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.conftest import free_port, start_shardis, wait_port
+
+
+def aof_server(factory, d, fsync="always", *extra):
+    return factory("--shards", "4", "--set", f"dir={d}", "--set", "appendonly=yes",
+                   "--set", f"appendfsync={fsync}", *extra)
+
+
+def kill9(s):
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait()
+
+
+def _load(stop, port, acked, tx_acked, seed):
+    """One writer: INCR counters and cross-shard MULTI/EXEC pairs; records
+    the last acknowledged value of each."""
+    rnd = random.Random(seed)
+    c = redis.Redis(port=port, socket_timeout=5)
+    try:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            if rnd.random() < 0.7:
+                k = f"ctr:{seed}:{rnd.randrange(8)}"
+                acked[k] = c.incr(k)
+            else:
+                p = c.pipeline(transaction=True)
+                # keys on different shards: a cross-shard transaction
+                for j in range(4):
+                    p.set(f"tx:{seed}:{j}", i)
+                p.incr(f"txn:{seed}")
+                res = p.execute()
+                tx_acked[seed] = (i, res[-1])
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass
+
+
+def _crash_round(factory, d, fsync, seconds):
+    s = aof_server(factory, d, fsync)
+    stop = threading.Event()
+    acked: dict = {}
+    tx_acked: dict = {}
+    threads = [threading.Thread(target=_load, args=(stop, s.port, acked, tx_acked, n))
+               for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    t_kill = time.monotonic()
+    kill9(s)
+    stop.set()
+    for t in threads:
+        t.join()
+    s2 = aof_server(factory, d, fsync)
+    return s2, dict(acked), dict(tx_acked), t_kill
+
+
+@pytest.mark.timeout(120)
+def test_every_acknowledged_write_survives_kill_9_with_appendfsync_always(
+        shardis_factory, tmp_path):
+    rnd = random.Random(7)
+    for _round in range(3):
+        s2, acked, tx_acked, _ = _crash_round(shardis_factory, tmp_path, "always",
+                                              rnd.uniform(0.5, 2.0))
+        c = s2.client()
+        assert acked, "the load made no writes"
+        for k, v in acked.items():
+            got = int(c.get(k) or 0)
+            assert got >= v, f"{k}: acknowledged {v}, recovered {got}"
+        for seed in range(4):
+            vals = c.mget([f"tx:{seed}:{j}" for j in range(4)])
+            # a transaction is never half-applied: its four keys agree
+            assert len(set(vals)) == 1, vals
+            if seed in tx_acked:
+                i, n = tx_acked[seed]
+                assert int(vals[0]) >= i and int(c.get(f"txn:{seed}")) >= n
+        s2.stop()
+
+
+@pytest.mark.timeout(120)
+def test_appendfsync_everysec_loses_at_most_about_one_second(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "everysec")
+    c = s.client()
+    acks = []
+    t_end = time.monotonic() + 2.0
+    n = 0
+    while time.monotonic() < t_end:
+        n = c.incr("seq")
+        acks.append((time.monotonic(), n))
+    kill9(s)
+    t_kill = time.monotonic()
+    s2 = aof_server(shardis_factory, tmp_path, "everysec")
+    got = int(s2.client().get("seq") or 0)
+    # every write acknowledged more than ~1 s before the kill is present
+    must = max((v for t, v in acks if t < t_kill - 1.2), default=0)
+    assert got >= must
+    assert got <= n
+
+
+def test_restart_replays_types_expiries_databases_and_transactions(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "always")
+    c = s.client()
+    c.set("s", "v", ex=1000)
+    c.set("gone", "x", px=1)
+    c.rpush("l", "a", "b", "c")
+    c.sadd("set", "1", "2", "3")
+    popped = c.spop("set")
+    c.hset("h", mapping={"f": "1", "g": "2"})
+    c.zadd("z", {"a": 1.5, "b": 2})
+    c.expire("l", 500)
+    c.mset({"m1": "1", "m2": "2", "m3": "3"})
+    c.rename("m1", "m1-renamed")
+    c.incrbyfloat("f", "1.5")
+    c.select(2)
+    c.set("db2", "yes")
+    c.select(0)
+    c.flushdb()  # db 0 only
+    c.set("after-flush", "1")
+    ttl_before = None
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    c2 = s2.client()
+    assert c2.keys("*") == [b"after-flush"]
+    c2.select(2)
+    assert c2.get("db2") == b"yes"
+    del popped, ttl_before
+
+
+def test_expire_and_set_ex_are_logged_as_absolute_times(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "always")
+    c = s.client()
+    c.set("k", "v", ex=100)
+    c.set("e", "v")
+    c.expire("e", 50)
+    c.sadd("st", "a", "b")
+    c.spop("st")
+    data = b"".join(open(os.path.join(tmp_path, "appendonlydir", f), "rb").read()
+                    for f in sorted(os.listdir(os.path.join(tmp_path, "appendonlydir")))
+                    if f.endswith(".incr.aof"))
+    assert b"PXAT" in data and b"PEXPIREAT" in data and b"SREM" in data
+    assert b"$2\r\nex\r\n" not in data.lower().replace(b"pexpireat", b"")
+    # replay after the deadline has passed drops the key, as Redis would
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    c2 = s2.client()
+    assert 95 <= c2.ttl("k") <= 100 and 45 <= c2.ttl("e") <= 50
+    assert c2.scard("st") == 1
+
+
+def _write_truncated(factory, d):
+    s = aof_server(factory, d, "always")
+    c = s.client()
+    for i in range(10):
+        c.set(f"k{i}", i)
+    s.stop()
+    incr = [f for f in os.listdir(os.path.join(d, "appendonlydir")) if f.endswith(".incr.aof")][0]
+    with open(os.path.join(d, "appendonlydir", incr), "ab") as f:
+        f.write(b"*3\r\n$3\r\nSET\r\n$2\r\nk9\r\n$5\r\nhal")
+
+
+def test_truncated_last_command_is_dropped_with_aof_load_truncated_yes(shardis_factory, tmp_path):
+    _write_truncated(shardis_factory, tmp_path)
+    s = aof_server(shardis_factory, tmp_path, "always")
+    c = s.client()
+    assert c.dbsize() == 10 and c.get("k9") == b"9"
+    assert "short read while loading the AOF file" in s.log()
+
+
+def test_truncated_last_command_refuses_to_start_with_aof_load_truncated_no(
+        shardis_factory, tmp_path):
+    _write_truncated(shardis_factory, tmp_path)
+    with pytest.raises(RuntimeError):
+        aof_server(shardis_factory, tmp_path, "always", "--set", "aof-load-truncated=no")
+
+
+def test_an_unfinished_multi_block_at_the_tail_is_not_replayed(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "always")
+    s.client().set("before", "1")
+    s.stop()
+    d = os.path.join(tmp_path, "appendonlydir")
+    incr = [f for f in os.listdir(d) if f.endswith(".incr.aof")][0]
+    with open(os.path.join(d, incr), "ab") as f:
+        f.write(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$4\r\nhalf\r\n$1\r\n1\r\n")
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    c = s2.client()
+    assert c.get("before") == b"1" and c.get("half") is None
+
+
+def test_an_aof_written_by_redis_server_replays_in_shardis(shardis_factory, tmp_path):
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed")
+    rd = tmp_path / "redis"
+    rd.mkdir()
+    port = free_port()
+    p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "yes", "--dir", str(rd)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_port(port, p)
+    r = redis.Redis(port=port)
+    r.set("s", "v", ex=1000)
+    r.rpush("l", *range(5))
+    r.hset("h", mapping={"a": 1})
+    r.sadd("set", "x", "y")
+    r.zadd("z", {"m": 3})
+    r.incr("n")
+    with r.pipeline(transaction=True) as pipe:
+        pipe.set("t1", 1).set("t2", 2).execute()
+    r.select(5)
+    r.set("in5", "yes")
+    expected = {k: r.dump(k) for k in []}
+    r.shutdown(nosave=True)
+    p.wait()
+    sd = tmp_path / "shardis"
+    shutil.copytree(rd / "appendonlydir", sd / "appendonlydir")
+    s = aof_server(shardis_factory, sd, "always")
+    c = s.client()
+    assert sorted(c.keys("*")) == sorted([b"s", b"l", b"h", b"set", b"z", b"n", b"t1", b"t2"])
+    assert c.lrange("l", 0, -1) == [b"0", b"1", b"2", b"3", b"4"]
+    assert 990 < c.ttl("s") <= 1000 and c.get("n") == b"1" and c.get("t2") == b"2"
+    c.select(5)
+    assert c.get("in5") == b"yes"
+    del expected
+
+
+def test_bgrewriteaof_compacts_and_the_result_replays(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "everysec")
+    c = s.client()
+    for i in range(200):
+        c.incr("ctr")
+    assert c.bgrewriteaof()
+    for _ in range(100):
+        if c.info("persistence")["aof_rewrite_in_progress"] == 0:
+            break
+        time.sleep(0.05)
+    c.incr("ctr")
+    info = c.info("persistence")
+    assert info["aof_enabled"] == 1 and info["aof_rewrites"] >= 2
+    files = sorted(os.listdir(os.path.join(tmp_path, "appendonlydir")))
+    assert len(files) == 3 and any(f.endswith(".base.rdb") for f in files)
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "everysec")
+    assert s2.client().get("ctr") == b"201"
+
+
+def test_flushall_then_shutdown_save_restarts_empty_and_debug_reload_keeps_data(
+        shardis_factory, tmp_path):
+    s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    c = s.client()
+    c.mset({"a": "1", "b": "2", "c": "3"})
+    assert c.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert c.dbsize() == 3 and c.get("b") == b"2"
+    before = c.lastsave()
+    time.sleep(1.1)
+    c.save()
+    assert c.lastsave() > before
+    c.flushall()
+    try:
+        c.execute_command("SHUTDOWN", "SAVE")
+    except redis.ConnectionError:
+        pass
+    s.proc.wait(10)
+    s2 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    assert s2.client().dbsize() == 0
+
+
+def test_config_set_appendonly_yes_writes_a_base_of_the_existing_data(shardis_factory, tmp_path):
+    s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    c = s.client()
+    c.mset({f"k{i}": i for i in range(50)})
+    c.config_set("appendonly", "yes")
+    for _ in range(100):
+        if c.info("persistence")["aof_enabled"] == 1:
+            break
+        time.sleep(0.05)
+    c.set("later", "1")
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "everysec")
+    assert s2.client().dbsize() == 51
