@@ -111,6 +111,8 @@ def cmd_bitcount(db, argv):
     if n not in (4, 5):
         raise CommandError(SYNTAX)
     start, end = parse_int(argv[2]), parse_int(argv[3])
+    if start < 0 and end < 0 and start > end:
+        return 0    # bitcountCommand's early exit: before clamping, and before BYTE|BIT is checked
     isbit = False
     if n == 5:
         u = argv[4].upper()
@@ -119,8 +121,6 @@ def cmd_bitcount(db, argv):
         elif u != b"BYTE":
             raise CommandError(SYNTAX)
     total = len(v) * 8 if isbit else len(v)
-    if start < 0 and end < 0 and start > end:
-        return 0                 # bitcountCommand's early exit, before clamping
     start, end = _clamp(start, end, total)
     if start > end or total == 0:
         return 0
