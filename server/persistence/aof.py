@@ -141,6 +141,123 @@ def _build_fns():
             if "write" in s.flags and s.route is Route.SHARD:
                 FNS[s.handler] = REWRITES.get(s.name, _plain)
     FNS[exec_on_shard] = _exec_block
+    _hook_list_internals()
+
+
+# ---------------------------------------------------------------- list internals
+# Blocking commands and cross-shard list moves change lists through their
+# own shard functions (hops, served waiters, give-backs), not a command
+# handler.  Each is logged as the equivalent command, on the shard, in its
+# execution order, so replay pops and pushes exactly what was popped and
+# pushed.
+_END = {0: b"LEFT", 1: b"RIGHT"}
+
+
+def _pop(where):
+    return b"LPOP" if where == 0 else b"RPOP"
+
+
+def _push(where):
+    return b"LPUSH" if where == 0 else b"RPUSH"
+
+
+def _emit(shard, dbi, cmds) -> None:
+    """Log commands from inside a shard function.  A waiter is served from
+    inside the push that woke it (lists.push_values), before that push's own
+    record exists: these records wait in ``shard.aof_after`` and are logged
+    right after the record of the command running now (``log_write``) or,
+    outside a command (a Call), when the function returns (``_flush_after``)."""
+    if shard.aof is None or not cmds:
+        return
+    shard.__dict__.setdefault("aof_after", []).extend((dbi, resp(c)) for c in cmds)
+
+
+def _flush_after(shard) -> None:
+    after = shard.__dict__.pop("aof_after", None)
+    aof = shard.aof
+    if after and aof is not None:
+        _route(aof, shard, after)
+
+
+def _route(aof, shard, recs) -> bool:
+    """Queue records (or buffer them in the holding transaction); True if
+    they went to the global queue."""
+    tx = shard.held_by
+    if tx is not None:
+        if tx not in aof.suppressed:
+            aof.txbuf.setdefault(tx, []).extend(recs)
+        return False
+    q = aof.q
+    for r in recs:
+        q.append(r)
+    aof.wake.set()
+    return True
+
+
+def _hook_list_internals() -> None:
+    from server.commands import blocking, lists, zsets
+    from server.protocol import Err
+
+    def ok(v):
+        return v is not None and type(v) is not Err
+
+    FNS[blocking._lmove_item] = lambda db, a, v: (
+        [[b"LMOVE", a[1], a[2], _END[a[3]], _END[a[4]]]] if ok(v) else [])
+    FNS[blocking._push_or_refuse] = lambda db, a, v: (
+        [[_push(a[2]), a[1], a[3]]] if v is True else [])
+    FNS[lists._mpop_part] = lambda db, a, v: (
+        [[_pop(a[1]), v[0], b"%d" % len(v[1])]] if ok(v) else [])
+    FNS[lists.pop_for_move] = lambda db, a, v: ([[_pop(a[2]), a[1]]] if ok(v) else [])
+    FNS[lists.push_one] = lambda db, a, v: [[_push(a[2]), a[1], a[3]]]
+    FNS[zsets._zmpop_one] = lambda db, a, v: (
+        [[b"ZPOPMAX" if a[2] else b"ZPOPMIN", v[0], b"%d" % len(v[1])]] if ok(v) else [])
+
+    take = blocking.Waiter.take
+    if getattr(take, "_aof", False):
+        return
+
+    def logged_take(self, db, key, lst):
+        r = take(self, db, key, lst)
+        if db.shard.aof is not None and type(r) is not Err:
+            if self.kind == blocking.POP:
+                cmds = [[_pop(self.where), key]]
+            elif self.kind == blocking.MPOP:
+                cmds = [[_pop(self.where), key, b"%d" % len(r[1])]]
+            elif self.dst_local:
+                cmds = [[b"LMOVE", key, self.dst, _END[self.where], _END[self.whereto]]] \
+                    if r is not None else []
+            else:
+                cmds = [[_pop(self.where), key]]
+            _emit(db.shard, db.index, cmds)
+        return r
+    logged_take._aof = True
+    blocking.Waiter.take = logged_take
+
+    requeue = blocking.requeue_on_shard
+
+    def logged_requeue(shard, dbi, key, where, values):
+        lst = shard.dbs[dbi].lookup(key)
+        if shard.aof is not None and (lst is None or type(lst) is lists.RedisList):
+            # the give-back first, then whatever it served
+            _route(shard.aof, shard, [(dbi, resp([_push(where), key,
+                                                  *reversed(list(values))]))])
+        requeue(shard, dbi, key, where, values)
+        _flush_after(shard)
+    blocking.requeue_on_shard = logged_requeue
+
+    register = blocking.register_on_shard
+
+    def logged_register(shard, dbi, w, keys):
+        register(shard, dbi, w, keys)
+        _flush_after(shard)
+    blocking.register_on_shard = logged_register
+
+    deferred = lists._deferred_serve
+
+    def logged_deferred(shard):
+        deferred(shard)
+        _flush_after(shard)
+    lists._deferred_serve = logged_deferred
 
 
 def _exec_block(db, argv, v):
@@ -155,6 +272,7 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
     rw = FNS.get(fn)
     if rw is None:
         return False
+    after = shard.__dict__.pop("aof_after", None)    # served by this command
     tx = shard.held_by
     if tx is not None and tx in aof.suppressed:
         return False
@@ -168,6 +286,8 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
                 continue
             for c in r(shard.dbs[dbi], a, res):
                 recs.append((dbi, resp(c)))
+        if after:
+            recs.extend(after)
         if not recs:
             return False
         if tx is not None:
@@ -176,19 +296,12 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
         aof.q.append((_TX, recs))
         aof.wake.set()
         return True
-    cmds = rw(db, argv, v)
-    if not cmds:
+    recs = [(db.index, resp(c)) for c in rw(db, argv, v)]
+    if after:
+        recs.extend(after)
+    if not recs:
         return False
-    if tx is not None:
-        buf = aof.txbuf.setdefault(tx, [])
-        for c in cmds:
-            buf.append((db.index, resp(c)))
-        return False
-    q = aof.q
-    for c in cmds:
-        q.append((db.index, resp(c)))
-    aof.wake.set()
-    return True
+    return _route(aof, shard, recs)
 
 
 def post_after_fsync(aof, batch) -> None:
