@@ -138,6 +138,11 @@ class Server:
 
     async def serve(self) -> None:
         await self.stopping.wait()
+        if self.shutdown_reason in ("SIGTERM", "SIGINT") and self.config.save.strip():
+            # like Redis on SIGTERM/SIGINT with save points: save before exiting
+            from .persistence import snapshot
+            if not await snapshot.save_now(self):
+                log.warning("Error trying to save the DB, exiting anyway")
         await self._close()
 
     def request_shutdown(self, reason: str = "signal") -> None:

@@ -20,7 +20,7 @@ import sys
 import time
 
 from server.config import CONFIG_OPTIONS, ConfigError, rewrite_config_file
-from server.protocol import OK, CommandError, Status, Verbatim
+from server.protocol import OK, CommandError, Raw, Status, Verbatim
 from server.table import TABLE, Route, command, subcommand
 
 from .introspection import help_reply
@@ -690,7 +690,7 @@ def cmd_shutdown(conn, argv):
                 raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
             conn.closing = True
             server.request_shutdown("SHUTDOWN")
-            return DEFERRED
+            return Raw(b"")     # no reply; resolves this barrier's entry
         return save_then_stop()
     conn.closing = True
     server.request_shutdown("SHUTDOWN" + (" NOSAVE" if nosave else ""))
