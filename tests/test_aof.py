@@ -423,3 +423,51 @@ def test_core_bug_a_write_pipelined_after_swapdb_lands_in_the_selected_db(shardi
         got += sock.recv(100)
     c = s.client()
     assert c.get("a") == b"0"
+
+
+def _info_names(c):
+    return list(c.info("persistence"))
+
+
+def test_info_persistence_lists_redis_fields_in_redis_order_with_and_without_aof(
+        shardis_factory, tmp_path):
+    exe = shutil.which("redis-server")
+    rd = tmp_path / "redis"
+    rd.mkdir()
+    port = free_port()
+    p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "yes", "--dir", str(rd)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_port(port, p)
+    r = redis.Redis(port=port)
+    s = aof_server(shardis_factory, tmp_path / "s", "everysec")
+    c = s.client()
+    try:
+        assert _info_names(c) == _info_names(r)
+        r.config_set("appendonly", "no")
+        c.config_set("appendonly", "no")
+        time.sleep(0.3)
+        assert _info_names(c) == _info_names(r)
+    finally:
+        r.shutdown(nosave=True)
+        p.wait()
+
+
+def test_sigterm_with_save_points_saves_and_shutdown_save_exits_promptly(shardis_factory, tmp_path):
+    s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}", "--set", "save=3600 1")
+    s.client().set("k", "v")
+    s.stop()        # SIGTERM
+    assert os.path.exists(tmp_path / "dump.rdb")
+    s2 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    c = s2.client()
+    assert c.get("k") == b"v"
+    c.set("k2", "v2")
+    import socket
+    sock = socket.create_connection(("127.0.0.1", s2.port))
+    t0 = time.monotonic()
+    sock.sendall(b"SHUTDOWN SAVE\r\n")
+    assert sock.recv(100) == b""        # no reply: the connection just closes
+    s2.proc.wait(10)
+    assert time.monotonic() - t0 < 2.0
+    s3 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    assert s3.client().get("k2") == b"v2"

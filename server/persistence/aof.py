@@ -413,6 +413,7 @@ class AOF:
         self.last_write_ok = True
         self.rewrite_task = None
         self.rewrites = 0
+        self.rewrite_failures = 0
         self.last_rewrite_ok = True
         self.last_rewrite_secs = -1
         self.rewrite_started = 0.0
@@ -667,10 +668,12 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
                     pass
         aof.base_size = _size(aof, base_name) + aof.size
         aof.rewrites += 1
+        aof.rewrite_failures = 0
         aof.last_rewrite_ok = True
         log.info("Background AOF rewrite finished successfully")
     except Exception:
         aof.last_rewrite_ok = False
+        aof.rewrite_failures += 1
         log.exception("Background AOF rewrite failed")
         raise
     finally:
@@ -890,7 +893,8 @@ def info_fields(server) -> list[tuple[str, object]]:
         return [("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
                 ("aof_rewrite_scheduled", 0), ("aof_last_rewrite_time_sec", -1),
                 ("aof_current_rewrite_time_sec", -1), ("aof_last_bgrewrite_status", "ok"),
-                ("aof_rewrites", 0), ("aof_last_write_status", "ok"),
+                ("aof_rewrites", 0), ("aof_rewrites_consecutive_failures", 0),
+                ("aof_last_write_status", "ok"),
                 ("aof_last_cow_size", 0), ("module_fork_in_progress", 0),
                 ("module_fork_last_cow_size", 0)]
     running = aof.rewrite_task is not None
@@ -901,6 +905,7 @@ def info_fields(server) -> list[tuple[str, object]]:
              int(time.time() - aof.rewrite_started) if running else -1),
             ("aof_last_bgrewrite_status", "ok" if aof.last_rewrite_ok else "err"),
             ("aof_rewrites", aof.rewrites),
+            ("aof_rewrites_consecutive_failures", aof.rewrite_failures),
             ("aof_last_write_status", "ok" if aof.last_write_ok else "err"),
             ("aof_last_cow_size", 0), ("module_fork_in_progress", 0),
             ("module_fork_last_cow_size", 0),
