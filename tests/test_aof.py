@@ -471,3 +471,31 @@ def test_sigterm_with_save_points_saves_and_shutdown_save_exits_promptly(shardis
     assert time.monotonic() - t0 < 2.0
     s3 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
     assert s3.client().get("k2") == b"v2"
+
+
+def test_automatic_rewrite_when_the_log_doubles_past_the_minimum_size(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "no", "--set", "auto-aof-rewrite-min-size=4096",
+                   "--set", "auto-aof-rewrite-percentage=100")
+    c = s.client()
+    for i in range(300):
+        c.set("k", "x" * 50)
+    deadline = time.monotonic() + 5
+    while c.info("persistence")["aof_rewrites"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    info = c.info("persistence")
+    assert info["aof_rewrites"] >= 2        # the first is the one at start
+    assert info["aof_current_size"] < 4096
+    s.stop()
+    assert aof_server(shardis_factory, tmp_path, "no").client().get("k") == b"x" * 50
+
+
+def test_config_set_appendonly_twice_quickly_enables_once(shardis_factory, tmp_path):
+    s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    c = s.client()
+    c.set("a", "1")
+    c.config_set("appendonly", "yes")
+    c.config_set("appendonly", "yes")
+    time.sleep(0.5)
+    assert c.info("persistence")["aof_rewrites"] == 1
+    assert sorted(os.listdir(tmp_path / "appendonlydir")) == [
+        "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]

@@ -554,11 +554,19 @@ def _attach(shard, aof):
 async def enable(server, *, initial: bool = False) -> None:
     """Turn the AOF on: a rewrite first (base = the data now, new incr for
     what follows), like Redis does for CONFIG SET appendonly yes."""
-    if server.aof is not None:
+    if server.aof is not None or server.extensions.get("aof_enabling"):
         return
     if not FNS:
         _build_fns()
     aof = AOF(server)
+    server.extensions["aof_enabling"] = True
+    try:
+        await _enable(server, aof)
+    finally:
+        server.extensions["aof_enabling"] = False
+
+
+async def _enable(server, aof) -> None:
     os.makedirs(aof.dir, exist_ok=True)
     mp = aof.manifest_path()
     if os.path.exists(mp):
