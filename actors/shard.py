@@ -31,12 +31,18 @@ __all__ = ["ShardActor", "ShardStats"]
 
 
 def _aof_log(aof, shard, db, fn, argv, v):
+    # first call: bind the real function (actors/ must not import server/ at
+    # load time); later calls go straight to it
+    global _aof_log
     from server.persistence.aof import log_write
+    _aof_log = log_write
     return log_write(aof, shard, db, fn, argv, v)
 
 
 def _aof_post(aof, batch):
+    global _aof_post
     from server.persistence.aof import post_after_fsync
+    _aof_post = post_after_fsync
     post_after_fsync(aof, batch)
 
 log = logging.getLogger("shardis.shard")
