@@ -62,8 +62,19 @@ _MULTI = b"*1\r\n$5\r\nMULTI\r\n"
 _EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 
 
+def pack(argv: tuple) -> bytes:
+    """RESP of a command (hiredis's C encoder when available)."""
+    return resp(argv)
+
+
+try:
+    from hiredis import pack_command as pack   # noqa: F811
+except ImportError:   # pragma: no cover
+    pass
+
+
 def resp(argv) -> bytes:
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
+    return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%b\r\n" % (len(a), a) for a in argv])
 
 
 # ---------------------------------------------------------------- record rewriting
@@ -82,9 +93,9 @@ def _state_of(db, key):
 
 
 def _rw_set(db, argv, v):
-    if any(a.lower() in (b"ex", b"px", b"exat", b"pxat") for a in argv[3:]):
+    if len(argv) > 3 and any(a.lower() in (b"ex", b"px", b"exat", b"pxat") for a in argv[3:]):
         return _state_of(db, argv[1])
-    return [argv]
+    return None
 
 
 def _rw_state(db, argv, v):
@@ -112,7 +123,7 @@ def _rw_spop(db, argv, v):
 
 def _rw_restore(db, argv, v):
     if argv[2] == b"0" or any(a.lower() == b"absttl" for a in argv[4:]):
-        return [argv]
+        return None
     d = db.expires.get(argv[1])
     if d is None:
         return [[b"DEL", argv[1]]]
@@ -125,7 +136,7 @@ REWRITES = {"set": _rw_set, "setex": _rw_state, "psetex": _rw_state, "getex": _r
 
 
 def _plain(db, argv, v):
-    return [argv]
+    return None         # logged as sent
 
 
 # handler -> rewrite function, for every write command run by shards as one
@@ -169,7 +180,7 @@ def _emit(shard, dbi, cmds) -> None:
     outside a command (a Call), when the function returns (``_flush_after``)."""
     if shard.aof is None or not cmds:
         return
-    shard.__dict__.setdefault("aof_after", []).extend((dbi, resp(c)) for c in cmds)
+    shard.__dict__.setdefault("aof_after", []).extend((dbi, c) for c in cmds)
 
 
 def _flush_after(shard) -> None:
@@ -190,7 +201,7 @@ def _route(aof, shard, recs) -> bool:
     q = aof.q
     for r in recs:
         q.append(r)
-    aof.wake.set()
+    aof.kick()
     return True
 
 
@@ -239,8 +250,7 @@ def _hook_list_internals() -> None:
         lst = shard.dbs[dbi].lookup(key)
         if shard.aof is not None and (lst is None or type(lst) is lists.RedisList):
             # the give-back first, then whatever it served
-            _route(shard.aof, shard, [(dbi, resp([_push(where), key,
-                                                  *reversed(list(values))]))])
+            _route(shard.aof, shard, [(dbi, [_push(where), key, *reversed(list(values))])])
         requeue(shard, dbi, key, where, values)
         _flush_after(shard)
     blocking.requeue_on_shard = logged_requeue
@@ -268,15 +278,17 @@ def _exec_block(db, argv, v):
 def log_write(aof, shard, db, fn, argv, v) -> bool:
     """Runs on the shard after ``fn`` succeeded.  True if a record went to
     the global queue (the batch's replies must then wait for the fsync with
-    ``appendfsync always``)."""
+    ``appendfsync always``).  Records are argv lists (the writer encodes
+    them; no handler mutates its argv)."""
     rw = FNS.get(fn)
     if rw is None:
         return False
-    after = shard.__dict__.pop("aof_after", None)    # served by this command
     tx = shard.held_by
-    if tx is not None and tx in aof.suppressed:
-        return False
+    d = shard.__dict__
+    after = d.pop("aof_after") if "aof_after" in d else None   # served by this command
     if rw is _exec_block:
+        if tx is not None and tx in aof.suppressed:
+            return False
         if not isinstance(v, list):
             return False            # WATCH failed: nothing ran
         recs = []
@@ -284,8 +296,9 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
             r = FNS.get(hfn)
             if r is None or type(res).__name__ == "Err":
                 continue
-            for c in r(shard.dbs[dbi], a, res):
-                recs.append((dbi, resp(c)))
+            cmds = r(shard.dbs[dbi], a, res)
+            for c in ([a] if cmds is None else cmds):
+                recs.append((dbi, c))
         if after:
             recs.extend(after)
         if not recs:
@@ -294,9 +307,22 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
             aof.txbuf.setdefault(tx, []).extend(recs)
             return False
         aof.q.append((_TX, recs))
-        aof.wake.set()
+        aof.kick()
         return True
-    recs = [(db.index, resp(c)) for c in rw(db, argv, v)]
+    cmds = rw(db, argv, v)          # None: the command as sent
+    if tx is None and after is None:
+        # the common case, kept short
+        if cmds is None:
+            aof.q.append((db.index, argv))
+        elif not cmds:
+            return False
+        else:
+            for c in cmds:
+                aof.q.append((db.index, c))
+        if not aof.awake:
+            aof.kick()
+        return True
+    recs = [(db.index, argv)] if cmds is None else [(db.index, c) for c in cmds]
     if after:
         recs.extend(after)
     if not recs:
@@ -306,7 +332,7 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
 
 def post_after_fsync(aof, batch) -> None:
     aof.posts.append(batch)
-    aof.wake.set()
+    aof.kick()
 
 
 # ---------------------------------------------------------------- loop side
@@ -321,9 +347,9 @@ def commit_tx(aof, tx):
     if aof.always:
         fut = aof.loop.create_future()
         aof.posts.append(fut)
-        aof.wake.set()
+        aof.kick()
         return fut
-    aof.wake.set()
+    aof.kick()
     return None
 
 
@@ -343,7 +369,7 @@ async def record_loop(conn, argv, coro):
     finally:
         aof.suppressed.discard(tx)
     if type(v) is not Err:
-        aof.txbuf.setdefault(tx, []).append((db, resp(argv)))
+        aof.txbuf.setdefault(tx, []).append((db, argv))
     return v
 
 
@@ -400,6 +426,7 @@ class AOF:
         self.txbuf: dict = {}
         self.suppressed: set = set()
         self.wake = threading.Event()
+        self.awake = False
         self.lock = threading.Lock()
         self.set_policy(cfg.appendfsync)
         self.f = None
@@ -421,6 +448,14 @@ class AOF:
 
     def commit_tx(self, tx):
         return commit_tx(self, tx)
+
+    def kick(self) -> None:
+        """Wake the writer.  ``awake`` is cleared by the writer before it
+        drains, so an append after that sees it false and wakes it again;
+        an Event.set (a lock) per record is avoided while it is busy."""
+        if not self.awake:
+            self.awake = True
+            self.wake.set()
 
     def set_policy(self, policy: str) -> None:
         self.policy = policy
@@ -462,7 +497,12 @@ class AOF:
     def _run(self) -> None:
         while True:
             self.wake.wait(1.0 if not self.always else 0.5)
+            if not self.always:
+                # everysec/no: let a few records gather, fewer GIL handoffs
+                # (a kill -9 can lose what was acknowledged in this window)
+                time.sleep(0.001)
             self.wake.clear()
+            self.awake = False
             try:
                 self._drain()
             except Exception:  # noqa: BLE001 - keep the writer alive
@@ -492,13 +532,13 @@ class AOF:
                     if dbi != self.cur_db:
                         out.append(resp([b"SELECT", b"%d" % dbi]))
                         self.cur_db = dbi
-                    out.append(rec)
+                    out.append(pack(tuple(rec)))
                 out.append(_EXEC)
                 continue
             if kind != self.cur_db:
                 out.append(resp([b"SELECT", b"%d" % kind]))
                 self.cur_db = kind
-            out.append(item[1])
+            out.append(pack(tuple(item[1])))
         if out:
             self._write(out)
             wrote = True
@@ -650,7 +690,7 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
             cut()
         else:
             aof.q.append((_CUT, cut))
-            aof.wake.set()
+            aof.kick()
         return got
 
     t0 = time.monotonic()
