@@ -583,6 +583,8 @@ def cmd_slowlog_help(conn, argv):
 
 _DEBUG_HELP = [
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "RELOAD",
+    "    Save the RDB on disk and reload it back to memory.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
