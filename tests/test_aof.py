@@ -499,3 +499,27 @@ def test_config_set_appendonly_twice_quickly_enables_once(shardis_factory, tmp_p
     assert c.info("persistence")["aof_rewrites"] == 1
     assert sorted(os.listdir(tmp_path / "appendonlydir")) == [
         "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+
+
+def test_aof_use_rdb_preamble_no_writes_a_resp_base_that_replays(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path, "everysec", "--set", "aof-use-rdb-preamble=no")
+    c = s.client()
+    c.set("s", "v", ex=500)
+    c.rpush("l", "a", "b")
+    c.zadd("z", {"m": 1.25})
+    c.select(3)
+    c.hset("h", "f", "v")
+    c.select(0)
+    assert c.bgrewriteaof()
+    time.sleep(0.5)
+    files = sorted(os.listdir(tmp_path / "appendonlydir"))
+    base = [f for f in files if ".base." in f]
+    assert base and base[0].endswith(".base.aof")
+    assert open(tmp_path / "appendonlydir" / base[0], "rb").read().startswith(b"*2\r\n$6\r\nSELECT")
+    before = _state(c)
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "everysec")
+    c2 = s2.client()
+    assert _state(c2) == before
+    c2.select(3)
+    assert c2.hget("h", "f") == b"v"

@@ -666,7 +666,8 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
     from server.connection import in_tx
     from . import snapshot
     seq = aof.next_seq()
-    base_name = f"{aof.name}.{seq}.base.rdb"
+    rdb_base = server.config.aof_use_rdb_preamble
+    base_name = f"{aof.name}.{seq}.base.{'rdb' if rdb_base else 'aof'}"
     incr_name = f"{aof.name}.{seq}.incr.aof"
     switched = aof.loop.create_future()
 
@@ -702,9 +703,14 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
             aof.start()
         parts = [g[0] for g in got]
         now_ms = time.time_ns() // 1_000_000
-        aux = [a for a in snapshot._aux(server, True) if a[0] != b"aof-base"] + [(b"aof-base", b"1")]
-        await server.loop.run_in_executor(None, snapshot._write_file, aof.dir, base_name,
-                                          parts, now_ms, aux)
+        if rdb_base:
+            aux = [a for a in snapshot._aux(server, True)
+                   if a[0] != b"aof-base"] + [(b"aof-base", b"1")]
+            await server.loop.run_in_executor(None, snapshot._write_file, aof.dir, base_name,
+                                              parts, now_ms, aux)
+        else:
+            await server.loop.run_in_executor(None, _write_resp_base, aof.dir, base_name,
+                                              parts, now_ms)
         old = aof.manifest
         with aof.lock:
             aof.write_manifest(Manifest((base_name, seq), [(incr_name, seq)]))
@@ -726,6 +732,43 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
         raise
     finally:
         aof.last_rewrite_secs = int(time.monotonic() - t0)
+
+
+def _write_resp_base(d, name, parts, now_ms) -> None:
+    """``aof-use-rdb-preamble no``: the base as RESP commands.  Each key is
+    one RESTORE of its DUMP payload with an absolute TTL (Redis writes type
+    commands; RESTORE replays to the same value in Shardis and Redis)."""
+    from . import rdb
+    tmp = os.path.join(d, f"temp-rewrite-{os.getpid()}-{time.monotonic_ns()}.aof")
+    try:
+        with open(tmp, "wb") as f:
+            ndbs = max((len(p) for p in parts), default=0)
+            for i in range(ndbs):
+                selected = False
+                for p in parts:
+                    if p[i] is None:
+                        continue
+                    data, expires = p[i]
+                    out = []
+                    for k, v in data.items():
+                        dl = expires.get(k)
+                        if dl is not None and dl <= now_ms:
+                            continue
+                        out.append(resp([b"RESTORE", k, b"%d" % (dl or 0),
+                                         rdb.dump_payload(v), b"ABSTTL"]))
+                    if out and not selected:
+                        f.write(resp([b"SELECT", b"%d" % i]))
+                        selected = True
+                    f.write(b"".join(out))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(d, name))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def rewrite(server) -> bool:
