@@ -523,3 +523,64 @@ def test_aof_use_rdb_preamble_no_writes_a_resp_base_that_replays(shardis_factory
     assert _state(c2) == before
     c2.select(3)
     assert c2.hget("h", "f") == b"v"
+
+
+def _canon(c):
+    """Every key of databases 0 and 3, read by type (encoding-independent)."""
+    out = {}
+    for dbi in (0, 3):
+        c.execute_command("SELECT", dbi)
+        for k in c.keys("*"):
+            t = c.type(k)
+            if t == b"string":
+                v = c.get(k)
+            elif t == b"list":
+                v = c.lrange(k, 0, -1)
+            elif t == b"set":
+                v = sorted(c.smembers(k))
+            elif t == b"zset":
+                v = c.zrange(k, 0, -1, withscores=True)
+            else:
+                v = sorted(c.hgetall(k).items())
+            out[(dbi, k)] = (t, v, c.pttl(k) > 0)
+    c.execute_command("SELECT", 0)
+    return out
+
+
+def test_a_shardis_aof_directory_loads_into_redis_server(shardis_factory, tmp_path):
+    s = aof_server(shardis_factory, tmp_path / "s", "always")
+    c = s.client()
+    c.set("a", "1")
+    c.rpush("l", "x", "y", "z")
+    c.expire("a", 500)
+    assert c.bgrewriteaof()
+    time.sleep(0.5)
+    c.set("b", "2", ex=100)
+    c.mset({"x": "1", "y": "2", "z": "3"})
+    with c.pipeline(transaction=True) as p:
+        p.set("p", 1).set("q", 2).incr("p").execute()
+    c.rename("x", "xx")
+    c.sadd("s", 1, 2, 3)
+    c.spop("s")
+    c.zadd("zz", {"a": 1, "b": 2.5})
+    c.hset("h", mapping={"f": "1"})
+    c.select(3)
+    c.set("d3", "v")
+    c.select(0)
+    want = _canon(c)
+    s.stop()
+    rd = tmp_path / "redis"
+    shutil.copytree(tmp_path / "s" / "appendonlydir", rd / "appendonlydir")
+    port = free_port()
+    p = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind",
+                          "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", str(rd)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, p)
+        r = redis.Redis(port=port)
+        assert _canon(r) == want
+        r.shutdown(nosave=True)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
