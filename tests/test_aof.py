@@ -584,3 +584,17 @@ def test_a_shardis_aof_directory_loads_into_redis_server(shardis_factory, tmp_pa
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def test_flushall_with_save_points_saves_the_empty_dataset(shardis_factory, tmp_path):
+    s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}", "--set", "save=3600 1")
+    c = s.client()
+    c.mset({"a": "1", "b": "2"})
+    c.save()
+    c.flushall()
+    deadline = time.monotonic() + 5
+    while c.info("persistence")["rdb_changes_since_last_save"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill9(s)
+    s2 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
+    assert s2.client().dbsize() == 0

@@ -86,6 +86,28 @@ else:
             syntax="", acl=("@admin", "@fast", "@dangerous"))(cmd_lastsave)
 
 
+# ------------------------------------------------------------------ FLUSHALL
+def _flushall_saves(merge):
+    """FLUSHALL with save points configured also saves the (now empty)
+    dataset, like Redis's flushAllDataAndResetRDB.  Redis saves before it
+    replies; here the save starts as the reply goes out (the merge runs on
+    the loop once every shard has flushed)."""
+    def merged(results):
+        v = merge(results)
+        server = snapshot.RUNNING
+        if (server is not None and type(v) is not Err and str(server.config.save).strip()):
+            import contextvars
+            task = server.loop.create_task(snapshot.save_now(server),
+                                           context=contextvars.Context())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return v
+    return merged
+
+
+if b"flushall" in TABLE:
+    TABLE[b"flushall"].merge = _flushall_saves(TABLE[b"flushall"].merge)
+
+
 # ------------------------------------------------------------------ DUMP / RESTORE
 @command("dump", 2, flags=("readonly",), keys=(1, 1, 1), group="generic", since="2.6.0",
          summary="Returns a serialized representation of the value stored at a key.",

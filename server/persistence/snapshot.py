@@ -317,8 +317,13 @@ def _check_rules(server) -> None:
             return
 
 
+RUNNING = None     # the Server, for hooks that get no server argument (FLUSHALL's merge)
+
+
 def start_timers(server) -> None:
     """The once-a-second save-rule check (serverCron)."""
+    global RUNNING
+    RUNNING = server
     p = state(server)
 
     def tick():
