@@ -23,8 +23,9 @@ from .servers import start_redis, start_shardis, stop_all
 CASES = [("c50-p1", 50, 1), ("c1-p30", 1, 30)]
 
 
-def _enable_aof(port: int) -> None:
+def _enable_aof(port: int, workdir: str) -> None:
     c = redis.Redis(port=port)
+    c.config_set("dir", workdir)     # the files go to the server's temporary workdir
     c.config_set("appendfsync", "everysec")
     c.config_set("appendonly", "yes")
     for _ in range(200):
@@ -43,7 +44,7 @@ def main() -> None:
     servers = [start_redis(), start_shardis()]
     try:
         for s in servers:
-            _enable_aof(s.port)
+            _enable_aof(s.port, s.workdir)
         res = {(s.kind, c): [] for s in servers for c, _, _ in CASES}
         for _ in range(a.rounds):
             for name, clients, pipeline in CASES:
