@@ -23,9 +23,8 @@ from .servers import start_redis, start_shardis, stop_all
 CASES = [("c50-p1", 50, 1), ("c1-p30", 1, 30)]
 
 
-def _enable_aof(port: int, workdir: str) -> None:
+def _enable_aof(port: int) -> None:
     c = redis.Redis(port=port)
-    c.config_set("dir", workdir)     # the files go to the server's temporary workdir
     c.config_set("appendfsync", "everysec")
     c.config_set("appendonly", "yes")
     for _ in range(200):
@@ -41,10 +40,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n", type=int, default=100_000)
     a = ap.parse_args()
-    servers = [start_redis(), start_shardis()]
+    # both write their AOF into their own temporary workdir (redis-server
+    # runs with --dir there; Shardis gets it as ``dir``)
+    import tempfile
+    wd = tempfile.mkdtemp(prefix="bench-shardis-")
+    servers = [start_redis(), start_shardis(workdir=wd, extra=["--set", f"dir={wd}"])]
     try:
         for s in servers:
-            _enable_aof(s.port, s.workdir)
+            _enable_aof(s.port)
         res = {(s.kind, c): [] for s in servers for c, _, _ in CASES}
         for _ in range(a.rounds):
             for name, clients, pipeline in CASES:
@@ -62,6 +65,8 @@ def main() -> None:
                   f"{sh / r if r else 0:.2f} |")
     finally:
         stop_all()
+        import shutil
+        shutil.rmtree(wd, ignore_errors=True)
 
 
 if __name__ == "__main__":
