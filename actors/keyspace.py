@@ -152,6 +152,18 @@ class Keyspace:
         self.atime[key] = self.shard.clock
         if self.watchers:
             self.touched(key)
+        if self.shard.waiters:
+            self.signal_ready(key)
+
+    def signal_ready(self, key: bytes) -> None:
+        """dbAdd's signalKeyAsReady: a key stored by any command (a push,
+        ZADD, RENAME, COPY, MOVE, RESTORE, SORT STORE, ZUNIONSTORE...) may
+        serve clients blocked on it.  Only queued here; the shard serves
+        ``shard.ready`` after the current command (server/commands/lists.py).
+        Costs one test in `set` while the shard has no blocked client."""
+        k = (self.index, key)
+        if k in self.shard.waiters:
+            self.shard.ready.append(k)
 
     def put(self, key: bytes, value) -> None:
         """Replace the value of a key in place, keeping its TTL (APPEND, INCR...)."""

@@ -39,6 +39,15 @@ def _aof_log(aof, shard, db, fn, argv, v):
     return log_write(aof, shard, db, fn, argv, v)
 
 
+def _serve_blocked(shard, in_command):
+    # clients blocked on keys that became ready (server/commands/lists.py);
+    # bound on first use like the AOF hooks
+    global _serve_blocked
+    from server.commands.lists import serve_blocked
+    _serve_blocked = serve_blocked
+    return serve_blocked(shard, in_command)
+
+
 def _aof_post(aof, batch):
     global _aof_post
     from server.persistence.aof import post_after_fsync
@@ -107,6 +116,12 @@ class ShardActor(pykka.ThreadingActor):
         # is on; None otherwise: the write path tests only this attribute.
         self.aof = None
         self.tx_count = 0
+        # Blocked clients (BLPOP, BZPOPMIN...): per (db, key) FIFO of waiters,
+        # and the keys a command made ready; served after each command, or at
+        # the release of a holding transaction (server/commands/lists.py).
+        self.waiters: dict = {}
+        self.ready: deque = deque()
+        self.serving = False
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
@@ -161,6 +176,8 @@ class ShardActor(pykka.ThreadingActor):
                     if not isinstance(e, CommandError):
                         log.exception("shard %d: call %r failed", self.index, message.fn)
                     message.result = e
+                if self.ready and self.held_by is None:
+                    _serve_blocked(self, False)
                 self.bridge.post(message)
             elif tm is Tick:
                 self._expire_cycle()
@@ -173,6 +190,8 @@ class ShardActor(pykka.ThreadingActor):
             elif tm is TxRelease:
                 if self.held_by is message.tx:
                     self.held_by = None
+                    if self.ready:      # pushes made by the transaction
+                        _serve_blocked(self, False)
             else:
                 log.warning("shard %d: unexpected message %r", self.index, message)
         except Exception:  # noqa: BLE001 - never let a message kill the shard
@@ -197,6 +216,7 @@ class ShardActor(pykka.ThreadingActor):
             self.memory.before_batch(db, batch)
         aof = self.aof
         logged = False
+        ready = self.ready
         for fn, argv, sink, _ in batch.items:
             try:
                 v = fn(db, argv)
@@ -209,6 +229,10 @@ class ShardActor(pykka.ThreadingActor):
                 self.stats.errors += 1
                 failed = 1
                 v = Err(b"ERR internal error: " + repr(e).encode()[:200])
+            if ready and self.held_by is None:
+                # serve clients blocked on keys this command filled before
+                # anything else runs (handleClientsBlockedOnKeys after call())
+                _serve_blocked(self, True)
             if aof is not None and not failed and type(v) is not Err:
                 logged = _aof_log(aof, self, db, fn, argv, v) or logged
             # one clock read per command: each command's time runs from the

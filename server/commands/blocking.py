@@ -1,6 +1,6 @@
-"""Blocking list commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP
-(Redis's blockingPopGenericCommand, blmoveGenericCommand, blmpopCommand),
-and CLIENT UNBLOCK.
+"""Blocking commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP (Redis's
+blockingPopGenericCommand, blmoveGenericCommand, blmpopCommand), BZPOPMIN,
+BZPOPMAX, BZMPOP (blockingGenericZpopCommand), and CLIENT UNBLOCK.
 
 Each is an ``async def`` CONN handler, so the connection runs it as a
 barrier: requests pipelined after it wait for its reply.  The handler
@@ -46,8 +46,9 @@ from decimal import Decimal, InvalidOperation
 from server.protocol import NULL_ARRAY, CommandError, Err
 from server.table import TABLE, Route, command, subcommand
 
-from . import lists
+from . import lists, zsets
 from .lists import LEFT, RIGHT, RedisList, Delivery, parse_mpop, parse_where
+from .zsets import ZSet
 from .util import parse_int
 
 CONN = Route.CONN
@@ -102,7 +103,7 @@ def parse_block_timeout(b: bytes) -> int:
 
 
 # --------------------------------------------------------------- waiters
-POP, MPOP, MOVE = 0, 1, 2
+POP, MPOP, MOVE, ZPOP, ZMPOP = 0, 1, 2, 3, 4
 
 _TIMEOUT = object()       # timer fired, or CLIENT UNBLOCK ... TIMEOUT
 _UNBLOCK_ERROR = object()  # CLIENT UNBLOCK ... ERROR
@@ -120,9 +121,12 @@ class Popped:
 
 
 class Waiter:
-    """One blocked command.  Registered on several shards' FIFOs at once;
-    the claim token makes sure it is served (or cancelled) exactly once."""
+    """One blocked list command.  Registered on several shards' FIFOs at
+    once; the claim token makes sure it is served (or cancelled) exactly
+    once.  ``vtype`` is the value class it can be served from: a shard only
+    hands it a key holding that type (`lists.serve_ready`)."""
 
+    vtype = RedisList
     __slots__ = ("_token", "fut", "kind", "where", "whereto", "count", "dst",
                  "dst_local", "conn_id")
 
@@ -175,21 +179,45 @@ class Waiter:
         return False
 
 
+class ZWaiter(Waiter):
+    """A blocked BZPOPMIN/BZPOPMAX (kind ZPOP) or BZMPOP (ZMPOP); ``where``
+    is True for the highest scores."""
+
+    vtype = ZSet
+    __slots__ = ()
+
+    # shard thread, after a successful claim, ``z`` non-empty
+    def take(self, db, key: bytes, z):
+        pairs = zsets.pop_pairs(db, key, z, self.count, self.where)
+        _aof_emit(db, [b"ZPOPMAX" if self.where else b"ZPOPMIN", key, b"%d" % len(pairs)])
+        if self.kind == ZPOP:
+            return [key, pairs[0][0], pairs[0][1]]
+        return [key, [[m, sc] for m, sc in pairs]]
+
+
+def _aof_emit(db, cmd) -> None:
+    """Log a pop done while serving a zset waiter as the equivalent command
+    (the AOF wraps `Waiter.take` for list waiters the same way): queued
+    behind the record of the command that woke the waiter."""
+    if db.shard.aof is not None:
+        from server.persistence.aof import _emit
+        _emit(db.shard, db.index, [cmd])
+
+
 def register_on_shard(shard, dbi: int, w: Waiter, keys) -> None:
     """Append ``w`` to the FIFO of each key, then serve the keys that already
-    hold a list (a push that happened since the non-blocking attempt)."""
+    hold its type (a push that happened since the non-blocking attempt)."""
     if w.claimed():
         return          # timed out or unblocked before this message ran
-    d = shard.__dict__
-    waiters = d.setdefault("waiters", {})
-    ready = d.setdefault("ready", lists.deque())
+    waiters = shard.waiters
+    ready = shard.ready
     db = shard.dbs[dbi]
     for k in keys:
         waiters.setdefault((dbi, k), lists.deque()).append(w)
     for k in keys:
-        if type(db.lookup(k)) is RedisList:
+        if type(db.lookup(k)) is w.vtype:
             ready.append((dbi, k))
-    if ready and not d.get("serving"):
+    if ready and not shard.serving:
         lists.serve_ready(shard)
 
 
@@ -219,6 +247,42 @@ def requeue_on_shard(shard, dbi: int, key: bytes, where: int, values) -> None:
         # delivered them; here nobody can take them any more
         return
     lists.push_values(db, key, lst, list(reversed(values)), where)
+    if shard.ready:
+        lists.serve_ready(shard)
+
+
+def zrequeue_on_shard(shard, dbi: int, key: bytes, pairs) -> None:
+    """The sorted-set give-back: re-add the popped (member, score) pairs
+    (a member added again meanwhile keeps its new score), then serve."""
+    db = shard.dbs[dbi]
+    z = db.lookup(key)
+    if z is not None and type(z) is not ZSet:
+        return          # overwritten by another type meanwhile (see above)
+    created = z is None
+    if created:
+        z = ZSet()
+    back = [(m, sc) for m, sc in pairs if m not in z.scores]
+    if not back:
+        return
+    for m, sc in back:
+        z.set_score(m, sc)
+    aof = shard.aof
+    if aof is not None:
+        # the give-back's record first, then those of the waiters it serves
+        from server.persistence.aof import _flush_after, _route
+        cmd = [b"ZADD", key]
+        for m, sc in back:
+            cmd += [zsets.fmt_score(sc), m]
+        _route(aof, shard, [(dbi, cmd)])
+    if created:
+        db.set(key, z)          # queues the key if clients wait on it
+    else:
+        db.put(key, z)
+        lists.signal_key(db, key)
+    if shard.ready:
+        lists.serve_ready(shard)
+    if aof is not None:
+        _flush_after(shard)
 
 
 class BlockState:
@@ -264,13 +328,14 @@ def _in_tx() -> bool:
     return CURRENT_TX.get() is not None
 
 
-async def wait_for(conn, keys, timeout_ms: int, **kw):
+async def wait_for(conn, keys, timeout_ms: int, cls=Waiter, **kw):
     """Block on ``keys`` until served, timed out, unblocked or disconnected;
-    the raw result or one of the sentinels."""
+    the raw result or one of the sentinels.  ``cls`` is the waiter class
+    (list or sorted-set waiter), ``kw`` its parameters."""
     server = conn.server
     loop = server.loop
     st = _state(server)
-    w = Waiter(loop.create_future(), conn_id=conn.id, **kw)
+    w = cls(loop.create_future(), conn_id=conn.id, **kw)
     groups: dict[int, list[bytes]] = {}
     for k in keys:
         ks = groups.setdefault(conn.shard_of(k), [])
@@ -311,22 +376,26 @@ def _outcome(res, timeout_reply):
     return None
 
 
-# --------------------------------------------------------------- BLPOP / BRPOP / BLMPOP
-async def bpop_generic(conn, keys, where: int, count: int, timeout_ms: int, mpop: bool):
-    r = await lists.mpop_across(conn, keys, where, count)
+# --------------------------------------------------------------- generic blocking pop
+async def bpop_generic(conn, keys, timeout_ms: int, attempt, giveback, cls, **kw):
+    """blockingPopGenericCommand / blockingGenericZpopCommand after parsing.
+
+    ``attempt()`` is the non-blocking pop over ``keys`` in order (the reply,
+    or None if every key is missing; WRONGTYPE raised); ``giveback(reply)``
+    returns the popped elements to their key on its shard.  A reply is only
+    lost to its client by a disconnect, and then given back."""
+    r = await attempt()
     if r is not None:
         if gone(conn):
             # the client went away while the pop was on its way: give back
-            conn.server.call_shard(conn.shard_of(r[0]), requeue_on_shard, conn.db,
-                                   r[0], where, r[1])
+            giveback(r)
             return None
         if not _in_tx():
-            _requeue_if_unsent(conn, r[0], where, r[1])
-        return r if mpop else [r[0], r[1][0]]
+            _giveback_if_unsent(conn, giveback, r)
+        return r
     if _in_tx():
-        return NULL_ARRAY
-    res = await wait_for(conn, keys, timeout_ms, kind=MPOP if mpop else POP,
-                         where=where, count=count)
+        return NULL_ARRAY       # CLIENT_DENY_BLOCKING: answered like a timeout
+    res = await wait_for(conn, keys, timeout_ms, cls=cls, **kw)
     if res is _GONE:
         return None
     out = _outcome(res, NULL_ARRAY)
@@ -334,15 +403,13 @@ async def bpop_generic(conn, keys, where: int, count: int, timeout_ms: int, mpop
         return out
     if gone(conn):
         # served while the client was going away: give the elements back
-        values = res[1] if mpop else [res[1]]
-        conn.server.call_shard(conn.shard_of(res[0]), requeue_on_shard, conn.db,
-                               res[0], where, values)
+        giveback(res)
         return None
-    _requeue_if_unsent(conn, res[0], where, res[1] if mpop else [res[1]])
+    _giveback_if_unsent(conn, giveback, res)
     return res
 
 
-def _requeue_if_unsent(conn, key: bytes, where: int, values) -> None:
+def _giveback_if_unsent(conn, giveback, reply) -> None:
     """The reply with the popped elements is written by the connection when
     this handler's task is done (its done callback, added before ours); if
     the client disconnected in the loop turns between our last check and
@@ -350,13 +417,29 @@ def _requeue_if_unsent(conn, key: bytes, where: int, values) -> None:
     callback runs right after the connection's, with no I/O in between, and
     gives the elements back in that case.  A transport already closing
     (EOF seen, connection_lost not yet run) drops writes too (uvloop)."""
-    dbi = conn.db
-
     def check(_task):
         if gone(conn):
-            conn.server.call_shard(conn.shard_of(key), requeue_on_shard, dbi, key,
-                                   where, values)
+            giveback(reply)
     asyncio.current_task().add_done_callback(check)
+
+
+# --------------------------------------------------------------- BLPOP / BRPOP / BLMPOP
+def _list_pop(conn, keys, where: int, count: int, timeout_ms: int, mpop: bool):
+    """BLPOP/BRPOP reply [key, element]; BLMPOP [key, [elements]]."""
+    dbi = conn.db
+
+    async def attempt():
+        r = await lists.mpop_across(conn, keys, where, count)
+        if r is None or mpop:
+            return r
+        return [r[0], r[1][0]]
+
+    def giveback(reply):
+        values = reply[1] if mpop else [reply[1]]
+        conn.server.call_shard(conn.shard_of(reply[0]), requeue_on_shard, dbi,
+                               reply[0], where, values)
+    return bpop_generic(conn, keys, timeout_ms, attempt, giveback, Waiter,
+                        kind=MPOP if mpop else POP, where=where, count=count)
 
 
 @command("blpop", -3, flags=("write", "noscript", "blocking"), keys=(1, -2, 1),
@@ -365,7 +448,7 @@ def _requeue_if_unsent(conn, key: bytes, where: int, values) -> None:
          syntax="key [key ...] timeout", complexity="O(N) where N is the number of provided keys.")
 async def cmd_blpop(conn, argv):
     timeout = parse_block_timeout(argv[-1])
-    return await bpop_generic(conn, argv[1:-1], LEFT, 1, timeout, False)
+    return await _list_pop(conn, argv[1:-1], LEFT, 1, timeout, False)
 
 
 @command("brpop", -3, flags=("write", "noscript", "blocking"), keys=(1, -2, 1),
@@ -374,7 +457,7 @@ async def cmd_blpop(conn, argv):
          syntax="key [key ...] timeout", complexity="O(N) where N is the number of provided keys.")
 async def cmd_brpop(conn, argv):
     timeout = parse_block_timeout(argv[-1])
-    return await bpop_generic(conn, argv[1:-1], RIGHT, 1, timeout, False)
+    return await _list_pop(conn, argv[1:-1], RIGHT, 1, timeout, False)
 
 
 @command("blmpop", -5, flags=("write", "blocking", "movablekeys"), keys=(0, 0, 0),
@@ -383,9 +466,11 @@ async def cmd_brpop(conn, argv):
          syntax="timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]",
          complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.")
 async def cmd_blmpop(conn, argv):
-    timeout = parse_block_timeout(argv[1])
+    # lmpopGenericCommand parses numkeys, direction and COUNT before the
+    # timeout (blockingPopGenericCommand): errors come in that order
     keys, where, count, _ = parse_mpop(argv, 2)
-    return await bpop_generic(conn, keys, where, count, timeout, True)
+    timeout = parse_block_timeout(argv[1])
+    return await _list_pop(conn, keys, where, count, timeout, True)
 
 
 # --------------------------------------------------------------- BLMOVE / BRPOPLPUSH
@@ -464,6 +549,73 @@ async def cmd_blmove(conn, argv):
 async def cmd_brpoplpush(conn, argv):
     timeout = parse_block_timeout(argv[3])
     return await blmove_generic(conn, argv[1], argv[2], RIGHT, LEFT, timeout)
+
+
+# --------------------------------------------------------------- BZPOPMIN / BZPOPMAX / BZMPOP
+def _zset_pop(conn, keys, maximum: bool, count: int, timeout_ms: int, mpop: bool):
+    """BZPOPMIN/BZPOPMAX reply [key, member, score]; BZMPOP [key, [[member,
+    score], ...]] (scores are doubles in RESP3, bulk strings in RESP2)."""
+    dbi = conn.db
+
+    async def attempt():
+        # the keys in argument order, one hop each (the hop body is ZMPOP's,
+        # which the AOF logs as ZPOPMIN/ZPOPMAX key count)
+        for k in keys:
+            r = await conn.hop(conn.shard_of(k), zsets._zmpop_one, [b"", k, maximum, count])
+            if type(r) is Err:
+                raise CommandError(bytes(r))
+            if r is not None:
+                if mpop:
+                    return r
+                return [r[0], r[1][0][0], r[1][0][1]]
+        return None
+
+    def giveback(reply):
+        if mpop:
+            pairs = [(m, sc) for m, sc in reply[1]]
+        else:
+            pairs = [(reply[1], reply[2])]
+        conn.server.call_shard(conn.shard_of(reply[0]), zrequeue_on_shard, dbi,
+                               reply[0], pairs)
+    return bpop_generic(conn, keys, timeout_ms, attempt, giveback, ZWaiter,
+                        kind=ZMPOP if mpop else ZPOP, where=maximum, count=count)
+
+
+@command("bzpopmin", -3, flags=("write", "noscript", "blocking", "fast"), keys=(1, -2, 1),
+         group="sorted_set", route=CONN, since="5.0.0",
+         summary="Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+         syntax="key [key ...] timeout",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+async def cmd_bzpopmin(conn, argv):
+    timeout = parse_block_timeout(argv[-1])
+    return await _zset_pop(conn, argv[1:-1], False, 1, timeout, False)
+
+
+@command("bzpopmax", -3, flags=("write", "noscript", "blocking", "fast"), keys=(1, -2, 1),
+         group="sorted_set", route=CONN, since="5.0.0",
+         summary="Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+         syntax="key [key ...] timeout",
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+async def cmd_bzpopmax(conn, argv):
+    timeout = parse_block_timeout(argv[-1])
+    return await _zset_pop(conn, argv[1:-1], True, 1, timeout, False)
+
+
+def _bzmpop_keys(argv):
+    return zsets._zmpop_keys(argv[1:])
+
+
+@command("bzmpop", -5, flags=("write", "blocking", "movablekeys"), keys=(0, 0, 0),
+         key_fn=_bzmpop_keys, group="sorted_set", route=CONN, since="7.0.0",
+         summary="Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+         syntax="timeout numkeys key [key ...] MIN | MAX [COUNT count]",
+         complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.")
+async def cmd_bzmpop(conn, argv):
+    # zmpopGenericCommand: numkeys, MIN|MAX and COUNT are checked before the
+    # timeout (parsed by blockingGenericZpopCommand)
+    keys, maximum, count = zsets._zmpop_args(argv[1:])
+    timeout = parse_block_timeout(argv[1])
+    return await _zset_pop(conn, keys, maximum, count, timeout, True)
 
 
 # --------------------------------------------------------------- CLIENT UNBLOCK

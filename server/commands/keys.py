@@ -578,6 +578,11 @@ def cmd_swapdb(db, argv):
     x.watchers, y.watchers = y.watchers, x.watchers
     dbs[a], dbs[b] = y, x
     x.index, y.index = b, a
+    if db.shard.waiters:
+        # blocked clients stay with their db numbers too; keys they wait on
+        # may now hold data (scanDatabaseForReadyKeys, Redis 7.0)
+        from .lists import signal_dbs
+        signal_dbs(db.shard, (a, b))
     return OK
 
 

@@ -8,8 +8,9 @@ destination's shard, each a hop that does its part on the shard owning it.
 
 Blocked clients (BLPOP & co, see `server.commands.blocking`) wait in
 ``shard.waiters[(db_index, key)]``, a FIFO of waiter objects per key, owned
-by the shard thread.  Every push made by this module ends with `signal_key`,
-which serves those waiters on the shard thread, oldest first, while the list
+by the shard thread.  A push to a key with waiters queues it in
+``shard.ready`` (`signal_key` here, `Keyspace.set` for a new key made by any
+command); the shard then serves its waiters, oldest first, while the key
 has elements: each waiter is claimed (a one-shot token shared with the other
 shards it waits on and with the loop's timeout/unblock/disconnect paths), its
 element(s) popped here, and the result handed to the event loop through the
@@ -21,11 +22,9 @@ at EXEC's end.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 
 from actors.keyspace import WRONGTYPE, register_type
-from actors.messages import Call
 from server.protocol import NULL_ARRAY, OK, CommandError, Err
 from server.table import command
 
@@ -162,64 +161,58 @@ def _slice(lst: RedisList, start: int, end: int) -> list[bytes]:
 
 
 # --------------------------------------------------------------- blocked clients
-def _in_transaction(shard) -> bool:
-    """True while the current message is a transaction: a cross-shard one
-    holds the shard (``held_by``), a single-shard EXEC runs every queued
-    command inside one `exec_on_shard` call.  The latter has no marker on
-    the shard, so we look for its frame on the stack (only done when the key
-    has waiters, i.e. rarely)."""
-    if shard.held_by is not None:
-        return True
-    from .transactions import exec_on_shard
-    code = exec_on_shard.__code__
-    f = sys._getframe(2)
-    for _ in range(8):
-        if f is None:
-            return False
-        if f.f_code is code:
-            return True
-        f = f.f_back
-    return False
-
-
 def signal_key(db, key: bytes) -> None:
-    """After a push to ``key``: serve clients blocked on it (shard thread).
+    """signalKeyAsReady after a push to an existing ``key`` (shard thread).
 
-    Outside a transaction they are served now, before the shard runs anything
-    else, as Redis serves them right after the command.  Inside a transaction
-    the key is queued in ``shard.ready`` and a message to the shard itself
-    serves it once the transaction has finished (a held shard defers that
-    message until the transaction's release)."""
+    Only queues the key in ``shard.ready``; a new key is queued by
+    `Keyspace.set` itself (dbAdd's signal), whatever command created it.
+    The shard serves the queue after the command that queued it returns
+    (actors/shard.py), never inside it, so a pushing command computes its
+    reply before any element leaves (LPUSH answers the length after the
+    push) and a transaction serves only once it has finished: a single-shard
+    EXEC is one command, a cross-shard transaction holds the shard and the
+    queue is served at its release.  This is Redis's handleClientsBlockedOnKeys
+    running after call(), with no need to know *where* we are."""
     shard = db.shard
-    waiters = getattr(shard, "waiters", None)
-    if not waiters or (db.index, key) not in waiters:
-        return
-    ready = shard.__dict__.setdefault("ready", deque())
-    ready.append((db.index, key))
-    if getattr(shard, "serving", False):
-        return          # serve_ready below us on the stack picks it up
-    if _in_transaction(shard):
-        if not getattr(shard, "serve_scheduled", False):
-            shard.serve_scheduled = True
-            shard.actor_ref.tell(Call(_deferred_serve, (), _ignore))
-        return
-    serve_ready(shard)
+    if shard.waiters and (db.index, key) in shard.waiters:
+        shard.ready.append((db.index, key))
 
 
-def _ignore(_result) -> None:
-    return None
+def signal_dbs(shard, dbis) -> None:
+    """SWAPDB (scanDatabaseForReadyKeys, Redis 7.0): blocked clients wait on
+    a database *number*; after a swap every key they wait on in ``dbis``
+    that now holds a value is queued (the serve checks its type)."""
+    for k in list(shard.waiters):
+        if k[0] in dbis and shard.dbs[k[0]].lookup(k[1]) is not None:
+            shard.ready.append(k)
+
+
+def serve_blocked(shard, in_command: bool) -> None:
+    """Entry point of actors/shard.py when ``shard.ready`` is non-empty and the
+    shard is not held by a transaction: after a batch item (``in_command``:
+    AOF records of the pops follow that command's own record), or after a
+    Call / at a transaction's release (through `_deferred_serve`, which the
+    AOF wraps to flush its records at once)."""
+    if shard.serving:
+        return
+    if in_command:
+        serve_ready(shard)
+    else:
+        _deferred_serve(shard)
 
 
 def _deferred_serve(shard) -> None:
-    shard.serve_scheduled = False
     serve_ready(shard)
 
 
 def serve_ready(shard) -> None:
     """Serve waiters of the keys in ``shard.ready``, each key's oldest first.
 
-    A waiter whose claim fails was already served by another key or shard,
-    or cancelled by the loop (timeout, CLIENT UNBLOCK, disconnect): it is
+    A waiter waits for one value type (``w.vtype``: a list for BLPOP & co,
+    a sorted set for BZPOPMIN & co).  Waiters of another type than the key
+    now holds are skipped and keep their place (Redis skips them too); a
+    waiter whose claim fails was already served by another key or shard, or
+    cancelled by the loop (timeout, CLIENT UNBLOCK, disconnect): it is
     dropped.  Serving a BLMOVE pushes onto its destination, which may queue
     that key in turn; the loop here (not recursion) handles it."""
     ready = shard.ready
@@ -232,18 +225,27 @@ def serve_ready(shard) -> None:
             if q is None:
                 continue
             db = shard.dbs[dbi]
+            skipped = None
             while q:
-                lst = db.lookup(key)
-                if type(lst) is not RedisList:
+                v = db.lookup(key)
+                if v is None:
                     break
                 w = q.popleft()
+                if type(v) is not w.vtype:
+                    if not w.claimed():
+                        if skipped is None:
+                            skipped = []
+                        skipped.append(w)
+                    continue
                 if not w.claim():
                     continue
                 try:
-                    result = w.take(db, key, lst)
+                    result = w.take(db, key, v)
                 except CommandError as e:
                     result = e.reply
                 shard.bridge.post(Delivery(w, result))
+            if skipped:
+                q.extendleft(reversed(skipped))
             if not q:
                 waiters.pop((dbi, key), None)
     finally:
