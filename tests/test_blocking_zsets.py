@@ -604,3 +604,74 @@ def test_zset_consumers_that_disconnect_lose_no_member(shardis, r):
         for m, sc in r.zrange(k, 0, -1, withscores=True):
             assert sc == int(m)
     c.close()
+
+
+# --------------------------------------------------------------- append-only file
+def _dump_all(c) -> dict:
+    return {k: c.dump(k) for k in c.keys("*")}
+
+
+def test_served_zset_waiters_and_wake_ups_by_key_creation_replay_from_the_aof(
+        shardis_factory, tmp_path):
+    from tests.test_aof import aof_server
+    s = aof_server(shardis_factory, tmp_path, "always")
+    c = s.client()
+    k1, k2 = shard_keys(2)
+    results: dict = {}
+
+    def blocked(name, *cmd):
+        results[name] = redis.Redis(port=s.port).execute_command(*cmd)
+
+    ts = [threading.Thread(target=blocked, args=("min", "BZPOPMIN", "z1", 5)),
+          threading.Thread(target=blocked, args=("mpop", "BZMPOP", 5, 2, "z2", k1, "MAX",
+                                                  "COUNT", 2)),
+          threading.Thread(target=blocked, args=("renamed", "BZPOPMAX", k2, 5)),
+          threading.Thread(target=blocked, args=("sorted", "BLPOP", "{z1}l", 5))]
+    for t in ts:
+        t.start()
+    wait_blocked(c, len(ts))
+    c.zadd("z1", {"a": 1, "b": 2})
+    c.zadd("src", {"p": 1, "q": 2, "r": 3})
+    c.zunionstore(k1, ["src"])                       # keys on two shards
+    c.zadd("other", {"x": 7, "y": 8})
+    c.rename("other", k2)                            # keys on two shards
+    c.rpush("{z1}src", "1", "2", "3")
+    # (not SORT ... STORE: SORT is not logged to the AOF at all, a separate
+    # bug reported with this work)
+    c.copy("{z1}src", "{z1}l")
+    for t in ts:
+        t.join()
+    # a client that disconnects while blocked: nothing popped, nothing logged
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    sock.sendall(_encode(["BZPOPMIN", "gone", "0"]))
+    wait_blocked(c, 1)
+    sock.close()
+    deadline = time.monotonic() + 5
+    while blocked_count(c) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c.zadd("gone", {"g": 1})
+    assert results["min"] == (b"z1", b"a", 1.0)
+    assert results["mpop"] == [k1.encode(), [[b"r", b"3"], [b"q", b"2"]]]
+    assert results["renamed"] == (k2.encode(), b"y", 8.0)
+    assert list(results["sorted"]) == [b"{z1}l", b"1"]
+    before = _dump_all(c)
+    assert sorted(before) == sorted([b"z1", b"src", k1.encode(), k2.encode(), b"{z1}src", b"{z1}l", b"gone"])
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    after = _dump_all(s2.client())
+    assert {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)} == {}
+
+
+def test_sort_store_survives_a_restart_from_the_aof(shardis_factory, tmp_path):
+    """SORT is a loop-run (Route.CONN) write command, and the AOF logs only
+    shard-run handlers and cross= coordinators: SORT ... STORE is lost on
+    restart.  Fails until SORT's store is logged (e.g. record_loop around the
+    CONN handler of write commands, or SORT logging its store hop)."""
+    from tests.test_aof import aof_server
+    s = aof_server(shardis_factory, tmp_path, "always")
+    c = s.client()
+    c.rpush("{t}src", "3", "1", "2")
+    assert c.sort("{t}src", store="{t}dst") == 3
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    assert s2.client().lrange("{t}dst", 0, -1) == [b"1", b"2", b"3"]
