@@ -146,23 +146,26 @@ class Keyspace:
     # ------------------------------------------------------------------ writes
     def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
         """Store value; clears the TTL unless keep_ttl (SET semantics)."""
+        if self.shard.waiters:
+            self.signal_ready(key)
         self.data[key] = value
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
         self.atime[key] = self.shard.clock
         if self.watchers:
             self.touched(key)
-        if self.shard.waiters:
-            self.signal_ready(key)
 
     def signal_ready(self, key: bytes) -> None:
-        """dbAdd's signalKeyAsReady: a key stored by any command (a push,
-        ZADD, RENAME, COPY, MOVE, RESTORE, SORT STORE, ZUNIONSTORE...) may
-        serve clients blocked on it.  Only queued here; the shard serves
-        ``shard.ready`` after the current command (server/commands/lists.py).
-        Costs one test in `set` while the shard has no blocked client."""
+        """dbAdd's signalKeyAsReady, called before a store: a key *created*
+        by any command (a push, ZADD, RENAME, COPY, MOVE, RESTORE, SORT
+        STORE, ZUNIONSTORE...) may serve clients blocked on it.  Overwriting
+        a live key does not signal (Redis 7.0's dbOverwrite does not either;
+        RENAME/COPY/RESTORE REPLACE delete the old key first, as Redis does).
+        Only queued here; the shard serves ``shard.ready`` after the current
+        command (server/commands/lists.py).  Costs one test in `set` while
+        the shard has no blocked client."""
         k = (self.index, key)
-        if k in self.shard.waiters:
+        if k in self.shard.waiters and self.peek(key) is None:
             self.shard.ready.append(k)
 
     def put(self, key: bytes, value) -> None:

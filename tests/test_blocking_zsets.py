@@ -482,6 +482,27 @@ def test_smove_and_sunionstore_create_sets_which_wake_nobody(shardis, r):
     assert out == [None]       # timed out: a set serves no blocked client
 
 
+@pytest.mark.parametrize("block,trigger", [
+    # a store over a live key (dbOverwrite) wakes nobody in Redis 7.0...
+    (["bzpopmin", "k", "0.3"], [["set", "k", "s"], ["zadd", "src", "1", "a"],
+                                ["zunionstore", "k", "1", "src"]]),
+    (["blpop", "k", "0.3"], [["set", "k", "s"], ["rpush", "src", "b", "a"],
+                             ["sort", "src", "alpha", "store", "k"]]),
+    # ...but RENAME, COPY REPLACE and RESTORE REPLACE delete it first (dbAdd)
+    (["bzpopmin", "k", "0.3"], [["set", "k", "s"], ["zadd", "src", "1", "a"],
+                                ["rename", "src", "k"]]),
+    (["blpop", "k", "0.3"], [["set", "k", "s"], ["rpush", "src", "a"],
+                             ["copy", "src", "k", "replace"]]),
+])
+def test_overwriting_a_key_wakes_blocked_clients_only_where_redis_does(
+        shardis, real_redis, block, trigger):
+    for port in (shardis.port, real_redis.port):
+        redis.Redis(host="127.0.0.1", port=port).flushall()
+    ours = served_reply(shardis.port, 2, block, trigger)
+    theirs = served_reply(real_redis.port, 2, block, trigger)
+    assert ours == theirs
+
+
 # --------------------------------------------------------------- concurrency
 def test_many_producers_and_consumers_across_shards_deliver_each_member_once(shardis, r):
     keys = shard_keys(4)
