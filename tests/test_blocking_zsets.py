@@ -18,6 +18,8 @@ import time
 import hiredis
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.test_blocking import blocked_count, shard_keys, wait_blocked
 from tests.test_lists import Raw
@@ -174,6 +176,61 @@ def test_replies_of_served_blocked_clients_match_redis_in_both_protocols(
     ours = served_reply(shardis.port, proto, block, trigger)
     theirs = served_reply(real_redis.port, proto, block, trigger)
     assert ours == theirs
+
+
+_ZK = ["z1", "z2", "{z1}x", "s"]
+_SCORE = st.sampled_from(["1", "2", "-1.5", "inf", "-inf", "0", "3e10"])
+_MEMBER = st.sampled_from(["a", "b", "c", "d"])
+_TIMEOUT = st.sampled_from(["0.01", "0", "x", "-1"])
+_ZOPS = st.one_of(
+    st.tuples(st.just("ZADD"), st.sampled_from(_ZK), _SCORE, _MEMBER),
+    st.tuples(st.just("SET"), st.just("s"), st.just("v")),
+    st.tuples(st.just("DEL"), st.sampled_from(_ZK)),
+    st.tuples(st.sampled_from(["BZPOPMIN", "BZPOPMAX"]),
+              st.lists(st.sampled_from(_ZK), min_size=1, max_size=3), _TIMEOUT),
+    st.tuples(st.just("BZMPOP"), _TIMEOUT, st.lists(st.sampled_from(_ZK), min_size=1, max_size=3),
+              st.sampled_from(["MIN", "MAX", "mid"]), st.sampled_from([None, "1", "3", "0"])),
+    st.tuples(st.just("ZUNIONSTORE"), st.sampled_from(_ZK), st.sampled_from(_ZK)),
+    st.tuples(st.just("ZRANGE"), st.sampled_from(_ZK), st.just("0"), st.just("-1"),
+              st.just("WITHSCORES")),
+)
+
+
+def _zop_args(op) -> list:
+    if op[0] in ("BZPOPMIN", "BZPOPMAX"):
+        return [op[0], *op[1], op[2]]
+    if op[0] == "BZMPOP":
+        _, t, keys, where, count = op
+        args = ["BZMPOP", t, str(len(keys)), *keys, where]
+        return args + (["COUNT", count] if count is not None else [])
+    if op[0] == "ZUNIONSTORE":
+        return ["ZUNIONSTORE", op[1], "1", op[2]]
+    return list(op)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_ZOPS, min_size=1, max_size=12))
+def test_generated_sequences_of_zset_pops_match_redis(shardis, real_redis, ops):
+    """Sequences that never block for long (a timeout of 0 only meets data or
+    an error: those that would block forever are given a short timeout)."""
+    a, b = Raw(shardis.port), Raw(real_redis.port)
+    try:
+        for c in (a, b):
+            c.cmd("FLUSHALL")
+        for op in ops:
+            args = _zop_args(op)
+            if args[0] in ("BZPOPMIN", "BZPOPMAX", "BZMPOP"):
+                # replace a forever-timeout by 0.01 when no named key exists
+                keys = args[1:-1] if args[0] != "BZMPOP" else args[3:3 + int(args[2])]
+                tpos = len(args) - 1 if args[0] != "BZMPOP" else 1
+                if args[tpos] == "0" and not any(b.cmd("EXISTS", k) != b":0\r\n" for k in keys):
+                    args[tpos] = "0.01"
+            ra, rb = a.cmd(*args), b.cmd(*args)
+            assert ra == rb, f"{args}: shardis {ra!r} != redis {rb!r}"
+    finally:
+        a.close()
+        b.close()
 
 
 # --------------------------------------------------------------- blocking behaviour
