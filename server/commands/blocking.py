@@ -5,19 +5,22 @@ BZPOPMAX, BZMPOP (blockingGenericZpopCommand), and CLIENT UNBLOCK.
 Each is an ``async def`` CONN handler, so the connection runs it as a
 barrier: requests pipelined after it wait for its reply.  The handler
 
-1. parses its arguments (timeout first where Redis does);
+1. parses its arguments in Redis's order (BLPOP/BZPOPMIN: timeout first;
+   BLMPOP/BZMPOP: numkeys, direction and COUNT before the timeout);
 2. tries the non-blocking form with hops to the keys' shards, keys in
-   argument order (a WRONGTYPE key met before a non-empty list is an error);
+   argument order (a WRONGTYPE key met before a non-empty one is an error);
 3. inside MULTI/EXEC (a transaction holds the shards) it stops there and
    answers like a timeout, as Redis does for clients that may not block;
-4. otherwise it creates a `Waiter` and registers it, with one message per
+4. otherwise it creates a waiter (`Waiter` for lists, `ZWaiter` for sorted
+   sets: the value type it can be served from) and registers it, with one message per
    shard involved, in that shard's per-key FIFO ``shard.waiters[(db, key)]``.
    Registering also serves it at once if a push slipped in between steps 2
    and 4.  The handler then awaits the waiter's future; neither the loop nor
    any shard blocks.
 
-A waiter is resolved by exactly one of: a shard serving it (after a push,
-`lists.serve_ready`, result posted through the bridge), its timeout timer,
+A waiter is resolved by exactly one of: a shard serving it (after a
+command created or pushed to one of its keys, `lists.serve_ready`, result
+posted through the bridge; see docs/blocking.md), its timeout timer,
 CLIENT UNBLOCK, or the client disconnecting.  Each of these first *claims*
 the waiter's one-shot token; only the winner acts.  That claim is the one
 primitive shared across threads here: ``threading.Lock.acquire(blocking=
@@ -29,8 +32,9 @@ released, so a failed attempt just means someone else won).  Consequences:
   key's FIFO) is served first;
 * when the loop loses the claim (timeout or disconnect racing a serve) the
   result is already on its way: the handler waits for it; if the client is
-  gone by then the popped elements are pushed back where they came from, so
-  a disconnecting consumer never loses an element.
+  gone by then the popped elements are given back (list elements to the
+  end they came from, sorted-set members with their scores), so a
+  disconnecting consumer never loses an element.
 
 After any outcome the loop sends each shard a message removing the waiter's
 stale entries (serving also skips entries whose claim fails).
