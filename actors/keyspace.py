@@ -28,6 +28,16 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 _TYPE_NAMES: dict[type, bytes] = {bytes: b"string"}
 
 
+# Event classes of server/notify.py used by the write paths here (actors/
+# must not import server/ at load time); the shard's ``notify_flags`` holds
+# the enabled classes, 0 when notifications are off.
+N_GENERIC = 1 << 2
+N_EXPIRED = 1 << 8
+N_EVICTED = 1 << 9
+N_KEY_MISS = 1 << 11
+N_NEW = 1 << 13
+
+
 def type_name(v) -> bytes:
     """The TYPE reply for a value (``string``, ``list``, ...)."""
     return _TYPE_NAMES.get(type(v)) or getattr(v, "redis_type", b"none")
@@ -106,6 +116,8 @@ class Keyspace:
         v = self.lookup(key)
         if v is None:
             self.misses += 1
+            if self.shard.notify_flags:
+                self.notify(N_KEY_MISS, b"keymiss", key)
         else:
             self.hits += 1
         return v
@@ -122,12 +134,16 @@ class Keyspace:
         v = self.data.get(key)
         if v is None:
             self.misses += 1
+            if self.shard.notify_flags:
+                self.notify(N_KEY_MISS, b"keymiss", key)
             return None
         if self.expires:
             t = self.expires.get(key)
             if t is not None and t <= self.shard.now_ms:
                 self._expire_now(key)
                 self.misses += 1
+                if self.shard.notify_flags:
+                    self.notify(N_KEY_MISS, b"keymiss", key)
                 return None
         self.atime[key] = self.shard.clock
         self.hits += 1
@@ -146,8 +162,13 @@ class Keyspace:
     # ------------------------------------------------------------------ writes
     def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
         """Store value; clears the TTL unless keep_ttl (SET semantics)."""
-        if self.shard.waiters:
+        sh = self.shard
+        if sh.waiters:
             self.signal_ready(key)
+        if sh.notify_flags and key not in self.data:
+            self.notify(N_NEW, b"new", key)
+        if sh.tracking:
+            sh.invalidate(key)
         self.data[key] = value
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
@@ -176,11 +197,16 @@ class Keyspace:
             self.touched(key)
 
     def delete(self, key: bytes) -> bool:
+        """Delete a key with Redis's ``del`` event (deferred until the
+        command's own events: server/notify.py).  Deletions that Redis makes
+        silently (RENAME's or COPY's replaced destination) use `pop`."""
         if self.lookup(key) is None:
             return False
         self._remove(key)
         if self.watchers:
             self.touched(key)
+        if self.shard.notify_flags:
+            self.notify(N_GENERIC, b"del", key, True)
         return True
 
     def pop(self, key: bytes):
@@ -195,6 +221,8 @@ class Keyspace:
         return v, t
 
     def _remove(self, key: bytes) -> None:
+        if self.shard.tracking:
+            self.shard.invalidate(key)
         del self.data[key]
         self.expires.pop(key, None)
         self.atime.pop(key, None)
@@ -213,8 +241,17 @@ class Keyspace:
             del self.expires[key]
             if self.watchers:
                 self.touched(key)
+            if self.shard.notify_flags:      # PERSIST, GETEX PERSIST
+                self.notify(N_GENERIC, b"persist", key)
             return True
         return False
+
+    def notify(self, cls: int, event: bytes, key: bytes, tail: bool = False) -> None:
+        """Queue a keyspace event if its class is on (server/notify.py
+        delivers it); ``tail``: after the running command's own events."""
+        sh = self.shard
+        if sh.notify_flags & cls:
+            (sh.notice_tail if tail else sh.notices).append((self.index, event, key))
 
     def touched(self, key: bytes) -> None:
         """A write hit key: invalidate WATCHes on it."""
@@ -242,6 +279,8 @@ class Keyspace:
         self.shard.stats_expired += 1
         if self.watchers:
             self.touched(key)
+        if self.shard.notify_flags:
+            self.notify(N_EXPIRED, b"expired", key)
 
     def expire_cycle(self, now_ms: int, budget: int) -> int:
         """Delete up to ``budget`` due keys; return how many were deleted."""

@@ -43,9 +43,11 @@ import sys
 import time
 
 from server.protocol import CommandError
+from .keyspace import N_EVICTED
 
 __all__ = ["ShardMemory", "key_size", "value_size", "apply_memory_config",
-           "configure_shard", "shard_memory_stats", "memory_stats", "OOM_ERROR"]
+           "configure_shard", "shard_memory_stats", "memory_stats", "OOM_ERROR",
+           "evicted_keys", "reset_evicted"]
 
 OOM_ERROR = "OOM command not allowed when used memory > 'maxmemory'."
 
@@ -334,7 +336,9 @@ class ShardMemory:
         self.pool = list(reversed(uniq[1:EVPOOL_SIZE + 1]))
         _s, i, k = best
         db = dbs[i]
-        db.delete(k)
+        db.pop(k)       # no 'del' event: Redis emits only 'evicted'
+        if db.shard.notify_flags:
+            db.notify(N_EVICTED, b"evicted", k)
         self.lfu[i].pop(k, None)
         self.measure(db, k)
         self.evicted += 1
@@ -366,8 +370,23 @@ def configure_shard(shard, limit: int, policy: str, samples: int) -> None:
         mem.samples = max(1, samples)
         mem.pool = []
     if not limit and mem is not None:
+        shard.evicted_past = getattr(shard, "evicted_past", 0) + mem.evicted
         shard.memory = None
     shard.mem_limit = limit
+
+
+def evicted_keys(shard) -> int:
+    """INFO stats evicted_keys of this shard: evictions since the last CONFIG
+    RESETSTAT, kept across maxmemory being switched off and on."""
+    mem = getattr(shard, "memory", None)
+    return getattr(shard, "evicted_past", 0) + (mem.evicted if mem is not None else 0)
+
+
+def reset_evicted(shard) -> None:
+    shard.evicted_past = 0
+    mem = getattr(shard, "memory", None)
+    if mem is not None:
+        mem.evicted = 0
 
 
 def apply_memory_config(server) -> None:

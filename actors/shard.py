@@ -48,6 +48,15 @@ def _serve_blocked(shard, in_command):
     return serve_blocked(shard, in_command)
 
 
+def _after_command(shard, db, fn, argv, v):
+    # notifications/tracking after a command (server/notify.py); bound on
+    # first use like the AOF hooks
+    global _after_command
+    from server.notify import after_command
+    _after_command = after_command
+    return after_command(shard, db, fn, argv, v)
+
+
 def _aof_post(aof, batch):
     global _aof_post
     from server.persistence.aof import post_after_fsync
@@ -122,6 +131,19 @@ class ShardActor(pykka.ThreadingActor):
         self.waiters: dict = {}
         self.ready: deque = deque()
         self.serving = False
+        # Keyspace notifications (server/notify.py): enabled event classes
+        # (0: off, the only test on the write paths), events queued by this
+        # thread, ``del`` events deferred to the end of the running command,
+        # and the loop-side Notice constructor set with the flags.
+        self.notify_flags = 0
+        self.notices: list = []
+        self.notice_tail: list = []
+        self.notice_factory = None
+        # CLIENT TRACKING (server/tracking.py): key -> ids of clients that
+        # read it (empty: off), BCAST prefixes, invalidations to deliver.
+        self.tracking: dict = {}
+        self.bcast: dict = {}
+        self.invalidations: list = []
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
@@ -178,9 +200,13 @@ class ShardActor(pykka.ThreadingActor):
                     message.result = e
                 if self.ready and self.held_by is None:
                     _serve_blocked(self, False)
+                if self.notices or self.invalidations:
+                    self.post_notices()
                 self.bridge.post(message)
             elif tm is Tick:
                 self._expire_cycle()
+                if self.notices or self.invalidations:
+                    self.post_notices()
             elif tm is TxHold:
                 if self.held_by is None:
                     self.held_by = message.tx
@@ -229,6 +255,8 @@ class ShardActor(pykka.ThreadingActor):
                 self.stats.errors += 1
                 failed = 1
                 v = Err(b"ERR internal error: " + repr(e).encode()[:200])
+            if self.notify_flags or self.tracking or self.bcast:
+                _after_command(self, db, fn, argv, v)
             if ready and self.held_by is None:
                 # serve clients blocked on keys this command filled before
                 # anything else runs (handleClientsBlockedOnKeys after call())
@@ -262,6 +290,8 @@ class ShardActor(pykka.ThreadingActor):
             self.memory.after_batch(db, batch)
         if trace is not None:
             trace.t_exec_end = clock()
+        if self.notices or self.invalidations:
+            self.post_notices()    # before the replies: Redis emits during the command
         batch.raws = raws
         batch.replies = replies   # publish last: the loop tests replies for done
         if logged and aof.always:
@@ -269,6 +299,24 @@ class ShardActor(pykka.ThreadingActor):
             _aof_post(aof, batch)
         else:
             self.bridge.post(batch)
+
+    def post_notices(self) -> None:
+        """Hand queued keyspace events and tracking invalidations to the loop
+        (server/notify.py), in the order this thread queued them."""
+        events, inv = self.notices, self.invalidations
+        self.notices, self.invalidations = [], []
+        if self.notice_tail:        # deletes outside a command (eviction...)
+            events.extend(self.notice_tail)
+            self.notice_tail.clear()
+        if self.notice_factory is not None:
+            self.bridge.post(self.notice_factory(events, inv))
+
+    def invalidate(self, key: bytes) -> None:
+        """signalModifiedKey's tracking half: clients that read ``key`` and
+        BCAST clients with a matching prefix get an invalidation."""
+        ids = self.tracking.pop(key, None) if self.tracking else None
+        if ids or self.bcast:
+            self.invalidations.append((key, ids))
 
     def _slow(self, argv, dt_ns: int, owner=None) -> None:
         # ``owner`` (the connection) is only kept, never read here: the loop

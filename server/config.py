@@ -13,7 +13,8 @@ import os
 import shlex
 from dataclasses import dataclass
 
-__all__ = ["Config", "CONFIG_OPTIONS", "parse_config_file", "ConfigError", "parse_memory"]
+__all__ = ["Config", "CONFIG_OPTIONS", "parse_config_file", "ConfigError", "parse_memory",
+           "apply_renames"]
 
 
 class ConfigError(Exception):
@@ -104,10 +105,10 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=LLONG_MAX),
     Option("slowlog-max-len", "int", 128, minimum=0, maximum=LLONG_MAX),
     Option("latency-monitor-threshold", "int", 0, minimum=0, maximum=LLONG_MAX),
-    Option("notify-keyspace-events", "str", ""),
+    Option("notify-keyspace-events", "notify", ""),
     Option("hz", "int", 10, minimum=1, maximum=500, clamp=True),
     Option("lua-time-limit", "int", 5000, minimum=0, maximum=LLONG_MAX),
-    Option("hash-max-listpack-entries", "int", 128, minimum=0, maximum=LLONG_MAX),
+    Option("hash-max-listpack-entries", "int", 512, minimum=0, maximum=LLONG_MAX),
     Option("hash-max-listpack-value", "int", 64, minimum=0, maximum=LLONG_MAX),
     Option("set-max-intset-entries", "int", 512, minimum=0, maximum=LLONG_MAX),
     Option("zset-max-listpack-entries", "int", 128, minimum=0, maximum=LLONG_MAX),
@@ -118,7 +119,14 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("client-output-buffer-limit", "special",
            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     Option("lazyfree-lazy-user-flush", "bool", False),
+    # Redis 7's protected config; here it gates only the test-only DEBUG
+    # subcommands (DEBUG SHARD-KILL), DEBUG SLEEP/RELOAD stay available
+    Option("enable-debug-command", "enum", "no", mutable=False, choices=("no", "yes", "local")),
 ]}
+
+# Directives that configure something other than one option's value: read from
+# the command line / config file only (Redis: not visible to CONFIG GET/SET).
+STARTUP_DIRECTIVES = ("rename-command",)
 
 # Redis's old names, accepted everywhere the new name is (CONFIG GET matches both)
 ALIASES = {"hash-max-ziplist-entries": "hash-max-listpack-entries",
@@ -159,6 +167,7 @@ class Config:
     def __init__(self):
         for o in CONFIG_OPTIONS.values():
             setattr(self, o.attr, o.default)
+        self.renamed: list[tuple[str, str]] = []    # rename-command, in order
         if not self.shards:
             self.shards = os.cpu_count() or 1
 
@@ -173,6 +182,8 @@ class Config:
         return CONFIG_OPTIONS.get(ALIASES.get(name, name))
 
     def set(self, name: str, value: str, startup: bool = False) -> None:
+        if startup and name.lower() == "rename-command":
+            return self._rename_command(value)
         o = self.option(name)
         if o is None:
             raise ConfigError(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
@@ -212,6 +223,18 @@ class Config:
             setattr(self, o.attr, v)
         return [o.name for o in opts]
 
+    def _rename_command(self, value: str) -> None:
+        """``rename-command <name> <new-name>`` (``""``: disable the command).
+        Kept in order in ``renamed``; the server applies them to the command
+        table before it accepts connections (server/app.py)."""
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            words = []
+        if len(words) != 2:
+            raise ConfigError("wrong number of arguments for rename-command")
+        self.renamed.append((words[0].lower(), words[1]))
+
     @staticmethod
     def convert(o: Option, value: str, startup: bool = False):
         if o.kind in ("int", "memory"):
@@ -236,6 +259,12 @@ class Config:
                 raise ConfigError("argument(s) must be one of the following: "
                                   + ", ".join(o.choices))
             return v
+        if o.kind == "notify":        # Redis's letters, stored normalised (KEA -> AKE)
+            from .notify import normalise
+            try:
+                return normalise(value)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         if o.kind == "special":       # client-output-buffer-limit: validate, keep text
             _parse_output_limits(value)
             return value
@@ -271,6 +300,23 @@ class Config:
         return self.get(ALIASES.get(name, name))
 
 
+def apply_renames(cfg: Config) -> None:
+    """Apply ``rename-command`` to the command table (at startup, before the
+    fast-path table is built): the command answers to its new name only, or
+    to none if renamed to "".  Like Redis, an unknown command or a new name
+    already taken refuses the configuration."""
+    from .table import TABLE
+    for old, new in cfg.renamed:
+        spec = TABLE.pop(old.encode(), None)
+        if spec is None:
+            raise ConfigError(f"No such command in rename-command: {old}")
+        if new:
+            if new.lower().encode() in TABLE:
+                raise ConfigError(f"Target command name already exists in rename-command: "
+                                  f"{new}")
+            TABLE[new.lower().encode()] = spec
+
+
 loaded_config_file = ""    # the top-level file parse_config_file read (CONFIG REWRITE)
 
 
@@ -297,6 +343,9 @@ def parse_config_file(path: str, _include: bool = False) -> list[tuple[str, str]
                 continue
             if len(words) < 2:
                 value = ""
+            elif name in STARTUP_DIRECTIVES:
+                # keep the words apart (rename-command CONFIG "" has an empty one)
+                value = " ".join(shlex.quote(w) for w in words[1:])
             else:
                 value = " ".join(words[1:])
             out.append((name, value))

@@ -377,7 +377,7 @@ def rename_generic(db, argv, nx: bool):
     if db.lookup(dst) is not None:
         if nx:
             return 0
-        db.delete(dst)
+        db.pop(dst)   # replaced silently: no 'del' event
     db.pop(src)
     _store(db, dst, v, deadline)
     return 1 if nx else OK
@@ -400,7 +400,7 @@ def _store_item(db, argv):
     if db.lookup(key) is not None:
         if not replace:
             return False
-        db.delete(key)
+        db.pop(key)   # replaced silently: no 'del' event
     _store(db, key, value, deadline)
     return True
 
@@ -517,7 +517,7 @@ def cmd_copy(db, argv):
     if dst_db.lookup(dst) is not None:
         if not replace:
             return 0
-        dst_db.delete(dst)
+        dst_db.pop(dst)   # replaced silently: no 'del' event
     _store(dst_db, dst, _copy_value(v), deadline)
     return 1
 

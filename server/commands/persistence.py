@@ -170,7 +170,7 @@ def cmd_restore(db, argv):
     except rdb.RDBError:
         raise CommandError(BAD_FORMAT) from None
     if replace:
-        db.delete(key)
+        db.pop(key)   # replaced silently: no 'del' event
     now = db.now_ms
     if ttl and not absttl:
         ttl += now

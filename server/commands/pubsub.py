@@ -73,6 +73,11 @@ def registry(server) -> PubSub:
         ps = server.extensions["pubsub"] = PubSub()
         server.extensions.setdefault("on_disconnect", []).append(ps.drop_client)
         server.extensions.setdefault("on_reset", []).append(ps.drop_client)
+        if server.config.notify_keyspace_events:
+            # set at startup (config file / command line): the shards learn
+            # it with the first subscription, before any event could matter
+            from server import notify
+            notify.apply(server)
     return ps
 
 

@@ -80,11 +80,15 @@ def _shard_snapshot(shard):
     hits = sum(d.hits for d in shard.dbs)
     misses = sum(d.misses for d in shard.dbs)
     stats = {h.spec.name: tuple(v) for h, v in shard.cmdstats.items() if hasattr(h, "spec")}
+    from actors.memory import evicted_keys
     return {"dbs": dbs, "hits": hits, "misses": misses, "expired": shard.stats_expired,
-            "cmdstats": stats, "commands": shard.stats.commands}
+            "cmdstats": stats, "commands": shard.stats.commands,
+            "evicted": evicted_keys(shard)}
 
 
 def _reset_shard_stats(shard):
+    from actors.memory import reset_evicted
+    reset_evicted(shard)
     shard.cmdstats.clear()
     shard.stats_expired = 0
     for d in shard.dbs:
@@ -248,7 +252,8 @@ async def build_info(conn, sections: list[str]) -> str:
                  st.net_out_closed + sum(c.net_out for c in clients)),
                 ("rejected_connections", st.rejected_conns),
                 ("expired_keys", sum(s["expired"] for s in snaps)),
-                ("evicted_keys", 0), ("evicted_clients", 0),
+                ("evicted_keys", sum(s["evicted"] for s in snaps)),
+                ("evicted_clients", 0),
                 ("keyspace_hits", sum(s["hits"] for s in snaps)),
                 ("keyspace_misses", sum(s["misses"] for s in snaps)),
                 ("pubsub_channels", len(ps.channels) if ps else 0),
@@ -377,12 +382,18 @@ def apply_config(server, name: str) -> None:
         for s in range(len(server.shards)):
             server.call_shard(s, _set_slowlog_threshold, ns)
     elif name == "requirepass":
-        from .connection import install_auth
-        install_auth(server)
+        from server.acl import apply_auth_config
+        apply_auth_config(server)       # the default user's password (server/acl.py)
+    elif name in ("maxmemory", "maxmemory-policy", "maxmemory-samples"):
+        from actors.memory import apply_memory_config
+        apply_memory_config(server)     # each shard's share (actors/memory.py)
     elif name == "client-output-buffer-limit":
         server.output_limits.update(cfg.output_limits())
     elif name == "appendfsync" and server.aof is not None:
         server.aof.set_policy(cfg.appendfsync)
+    elif name == "notify-keyspace-events":
+        from server import notify
+        notify.apply(server)
     elif name == "appendonly":
         # yes: a rewrite first (the base), then every write is logged; no:
         # stop logging and close the file (Redis's startAppendOnly/stop)

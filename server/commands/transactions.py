@@ -86,11 +86,18 @@ def exec_on_shard(db, argv):
     if token is not None and check_and_unwatch(db.shard, token):
         return NULL_ARRAY
     out = []
+    shard = db.shard
     for fn, a in queued:
+        d = shard.dbs[a[0]]
         try:
-            out.append(fn(db.shard.dbs[a[0]], a[1]))
+            v = fn(d, a[1])
         except CommandError as e:
-            out.append(e.reply)
+            v = e.reply
+        out.append(v)
+        if shard.notify_flags or shard.tracking or shard.bcast:
+            # each queued command's events/invalidations, as if run alone
+            from server.notify import after_command
+            after_command(shard, d, fn, a[1], v)
     return out
 
 

@@ -369,6 +369,9 @@ def zadd_generic(db, key: bytes, opts: set, pairs: list, incr: bool):
             db.set(key, z)
     elif added or updated:
         db.put(key, z)
+    if (added or updated) and db.shard.notify_flags:
+        # only here is it known whether anything changed (server/notify.py)
+        db.notify(1 << 7, b"zincr" if incr else b"zadd", key)
     if incr:
         return score + 0.0 if processed else None
     return added + updated if ch else added

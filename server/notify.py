@@ -1,0 +1,419 @@
+"""Keyspace notifications (Redis's notify.c) and the shard -> loop notice path.
+
+Flags
+    ``notify-keyspace-events`` holds Redis's letters: K (``__keyspace@<db>__:``
+    channels), E (``__keyevent@<db>__:``), and the classes g $ l s h z x e t m
+    d n; A is g$lshzxetd.  `parse_flags` / `flags_string` are Redis's
+    keyspaceEventsStringToFlags / keyspaceEventsFlagsToString, so CONFIG GET
+    shows the same normalised text (``KEA`` -> ``AKE``; n is hidden by A).
+
+Where events come from (all on the shard thread that changed the key)
+    * `Keyspace` write paths, for the events every command shares: ``new``
+      (a key created), ``del`` (a key deleted by `Keyspace.delete`: DEL,
+      UNLINK, GETDEL, a collection emptied, a store with an empty result),
+      ``expired`` (lazy and active), ``keymiss`` (a read miss); ``evicted``
+      comes from actors/memory.py.
+    * `RULES` below, one per command, run by the shard right after the
+      command returns (`after_command`): the command's own event(s), decided
+      from its arguments, its reply and the keyspace after it, as the
+      ``notifyKeyspaceEvent`` calls in Redis's t_*.c decide them.  Where
+      only the handler knows (ZADD: whether a score changed; PERSIST and
+      GETEX PERSIST: whether there was a TTL) it calls ``db.notify``.
+
+Ordering invariant: on one shard, events are queued in the order Redis
+emits them within a command - ``new`` and ``expired`` as they happen, then
+the command's events, then the ``del`` of keys it deleted (`Keyspace.delete`
+defers them to ``shard.notice_tail``) - and commands' events in execution
+order.  The shard hands its queue to the loop (`Notice`, through the
+bridge) before the reply of the batch that produced them, so a subscriber
+that is also the writer sees the event before the reply, as with Redis, and
+events of one shard reach subscribers in the order they happened.
+
+Cost when off: ``shard.notify_flags`` is 0; each hook is one attribute test.
+"""
+
+from __future__ import annotations
+
+from server.protocol import NULL_ARRAY, Err
+
+__all__ = ["parse_flags", "flags_string", "apply", "after_command", "Notice"]
+
+KEYSPACE = 1 << 0     # K
+KEYEVENT = 1 << 1     # E
+GENERIC = 1 << 2      # g
+STRING = 1 << 3       # $
+LIST = 1 << 4         # l
+SET = 1 << 5          # s
+HASH = 1 << 6         # h
+ZSET = 1 << 7         # z
+EXPIRED = 1 << 8      # x
+EVICTED = 1 << 9      # e
+STREAM = 1 << 10      # t
+KEY_MISS = 1 << 11    # m
+MODULE = 1 << 12      # d
+NEW = 1 << 13         # n
+ALL = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE
+
+_LETTERS = {"A": ALL, "g": GENERIC, "$": STRING, "l": LIST, "s": SET, "h": HASH,
+            "z": ZSET, "x": EXPIRED, "e": EVICTED, "K": KEYSPACE, "E": KEYEVENT,
+            "t": STREAM, "m": KEY_MISS, "d": MODULE, "n": NEW}
+_ORDER = ((GENERIC, "g"), (STRING, "$"), (LIST, "l"), (SET, "s"), (HASH, "h"),
+          (ZSET, "z"), (EXPIRED, "x"), (EVICTED, "e"), (STREAM, "t"), (MODULE, "d"),
+          (NEW, "n"))
+
+BAD_FLAGS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+
+
+def parse_flags(s: str) -> int:
+    """keyspaceEventsStringToFlags; ValueError on an unknown letter."""
+    f = 0
+    for ch in s:
+        bit = _LETTERS.get(ch)
+        if bit is None:
+            raise ValueError(BAD_FLAGS)
+        f |= bit
+    return f
+
+
+def flags_string(f: int) -> str:
+    """keyspaceEventsFlagsToString (A hides n, as in Redis 7.0)."""
+    if f & ALL == ALL:
+        out = "A"
+    else:
+        out = "".join(ch for bit, ch in _ORDER if f & bit)
+    if f & KEYSPACE:
+        out += "K"
+    if f & KEYEVENT:
+        out += "E"
+    if f & KEY_MISS:
+        out += "m"
+    return out
+
+
+def normalise(value: str) -> str:
+    """CONFIG SET's conversion: validate, store Redis's canonical text."""
+    return flags_string(parse_flags(value))
+
+
+# ------------------------------------------------------------------ loop side
+class Notice:
+    """Events (and tracking invalidations) of one shard, delivered on the loop
+    in the order the shard queued them; posted through the bridge."""
+
+    __slots__ = ("deliver", "events", "invalidations")
+
+    def __init__(self, deliver, events, invalidations):
+        self.deliver = deliver
+        self.events = events
+        self.invalidations = invalidations
+
+    def complete(self):
+        self.deliver(self)
+        return None
+
+
+def _deliver(server, notice: Notice) -> None:
+    if notice.invalidations:
+        from server import tracking
+        tracking.deliver(server, notice.invalidations)
+    if not notice.events:
+        return
+    from server.commands.pubsub import registry
+    ps = registry(server)
+    flags = server.extensions.get("notify_flags", 0)
+    publish = ps.publish
+    for dbi, event, key in notice.events:
+        if flags & KEYSPACE:
+            publish(b"__keyspace@%d__:%b" % (dbi, key), event)
+        if flags & KEYEVENT:
+            publish(b"__keyevent@%d__:%b" % (dbi, event), key)
+
+
+def notice_factory(server):
+    def deliver(notice, server=server):
+        _deliver(server, notice)
+
+    def make(events, invalidations):
+        return Notice(deliver, events, invalidations)
+    return make
+
+
+def apply(server) -> None:
+    """CONFIG SET notify-keyspace-events: tell every shard which event
+    classes to queue (0 unless K or E is on: nothing would be published)."""
+    flags = parse_flags(server.config.notify_keyspace_events)
+    server.extensions["notify_flags"] = flags
+    classes = flags & ~(KEYSPACE | KEYEVENT) if flags & (KEYSPACE | KEYEVENT) else 0
+    make = notice_factory(server)
+    for s in range(len(server.shards)):
+        server.call_shard(s, _set_shard_flags, classes, make)
+
+
+def _set_shard_flags(shard, classes, make):
+    shard.notice_factory = make
+    shard.notify_flags = classes
+    return None
+
+
+# ------------------------------------------------------------------ shard side
+def after_command(shard, db, fn, argv, v) -> None:
+    """Run on the shard after each command while notifications or tracking
+    are on: the command's own events, then the deferred ``del`` events; the
+    tracking invalidation of the keys a write command touched."""
+    if type(v) is not Err:
+        if shard.notify_flags and fn in handlers():
+            rule = RULES.get(argv[0].lower())
+            if rule is not None:
+                try:
+                    rule(db, argv, v)
+                except (IndexError, ValueError, TypeError):   # an unusual reply shape
+                    pass
+        if shard.tracking or shard.bcast:
+            from server.tracking import after_write
+            after_write(shard, db, fn, argv)
+    tail = shard.notice_tail
+    if tail:
+        shard.notices.extend(tail)
+        tail.clear()
+
+
+def _ev(db, cls, event, key):
+    if db.shard.notify_flags & cls:
+        db.shard.notices.append((db.index, event, key))
+
+
+def _present(db, key) -> bool:
+    return key in db.data
+
+
+# Rules: fn(db, argv, reply).  Helpers for the usual shapes.
+def _always(cls, event, pos=1):
+    def rule(db, argv, v):
+        _ev(db, cls, event, argv[pos])
+    return rule
+
+
+def _if_positive(cls, event, pos=1):
+    def rule(db, argv, v):
+        if type(v) is int and v > 0:
+            _ev(db, cls, event, argv[pos])
+    return rule
+
+
+def _if_value(cls, event, pos=1):
+    """Popping commands: an event if something was popped (not nil, not an
+    empty or null array)."""
+    def rule(db, argv, v):
+        if v is not None and v is not NULL_ARRAY and (type(v) is bytes or len(v)):
+            _ev(db, cls, event, argv[pos])
+    return rule
+
+
+def _store(cls, event, pos=1):
+    """*STORE commands: the event if the destination holds a result (an empty
+    result deleted it: that is the ``del`` of `Keyspace.delete`)."""
+    def rule(db, argv, v):
+        if _present(db, argv[pos]):
+            _ev(db, cls, event, argv[pos])
+    return rule
+
+
+def _set(db, argv, v):
+    up = [a.upper() for a in argv[3:]]
+    if v is None and b"GET" not in up:
+        return              # NX/XX refused
+    if b"GET" in up and (b"NX" in up or b"XX" in up) and db.data.get(argv[1]) != argv[2]:
+        return
+    if not _present(db, argv[1]):
+        return              # a deadline in the past deleted it (the 'del' event)
+    _ev(db, STRING, b"set", argv[1])
+    if any(a in up for a in (b"EX", b"PX", b"EXAT", b"PXAT")):
+        _ev(db, GENERIC, b"expire", argv[1])
+
+
+def _setex(db, argv, v):
+    _ev(db, STRING, b"set", argv[1])
+    _ev(db, GENERIC, b"expire", argv[1])
+
+
+def _mset(db, argv, v):
+    if v == 0:
+        return              # MSETNX refused
+    for i in range(1, len(argv), 2):
+        _ev(db, STRING, b"set", argv[i])
+
+
+def _getex(db, argv, v):
+    # GETEX PERSIST's event comes from `Keyspace.persist` (only it knows
+    # whether there was a TTL to remove)
+    if v is not None and len(argv) > 2 and argv[2].upper() != b"PERSIST" \
+            and _present(db, argv[1]):
+        _ev(db, GENERIC, b"expire", argv[1])
+
+
+def _setrange(db, argv, v):
+    if argv[3]:
+        _ev(db, STRING, b"setrange", argv[1])
+
+
+def _expire(db, argv, v):
+    if v == 1 and _present(db, argv[1]):
+        _ev(db, GENERIC, b"expire", argv[1])
+
+
+def _rename(db, argv, v):
+    if v == 0:
+        return              # RENAMENX refused
+    if argv[1] == argv[2] and not _present(db, argv[1]):
+        return
+    _ev(db, GENERIC, b"rename_from", argv[1])
+    _ev(db, GENERIC, b"rename_to", argv[2])
+
+
+def _move(db, argv, v):
+    if v == 1:
+        _ev(db, GENERIC, b"move_from", argv[1])
+        dst = db.shard.dbs[int(argv[2])]
+        _ev(dst, GENERIC, b"move_to", argv[1])
+
+
+def _copy(db, argv, v):
+    if v != 1:
+        return
+    dst = db
+    up = [a.upper() for a in argv[3:]]
+    if b"DB" in up:
+        dst = db.shard.dbs[int(argv[3 + up.index(b"DB") + 1])]
+    _ev(dst, GENERIC, b"copy_to", argv[2])
+
+
+def _sort(db, argv, v):
+    up = [a.upper() for a in argv]
+    if b"STORE" in up:
+        key = argv[up.index(b"STORE") + 1]
+        if _present(db, key):
+            _ev(db, LIST, b"sortstore", key)
+
+
+def _pop_named(cls, event):
+    """BLPOP/LMPOP/BZPOPMIN...: the popped key is the reply's first element."""
+    def rule(db, argv, v):
+        if isinstance(v, list) and v:
+            _ev(db, cls, event, v[0])
+    return rule
+
+
+def _mpop(cls, left_event, right_event, after_numkeys_offset):
+    def rule(db, argv, v):
+        if isinstance(v, list) and v:
+            i = after_numkeys_offset + int(argv[after_numkeys_offset - 1])
+            where = argv[i].upper()
+            _ev(db, cls, left_event if where in (b"LEFT", b"MIN") else right_event, v[0])
+    return rule
+
+
+def _lmove(db, argv, v):
+    if v is None:
+        return
+    # LMOVE src dst wherefrom whereto / RPOPLPUSH src dst (BLMOVE/BRPOPLPUSH
+    # add a timeout after them)
+    name = argv[0].lower()
+    if name in (b"rpoplpush", b"brpoplpush"):
+        wf, wt = b"RIGHT", b"LEFT"
+    else:
+        wf, wt = argv[3].upper(), argv[4].upper()
+    _ev(db, LIST, b"lpush" if wt == b"LEFT" else b"rpush", argv[2])
+    _ev(db, LIST, b"lpop" if wf == b"LEFT" else b"rpop", argv[1])
+
+
+def _ltrim(db, argv, v):
+    # the key existed if it is still there or LTRIM just deleted it
+    key = argv[1]
+    if _present(db, key) or any(k == key for _, _, k in db.shard.notice_tail):
+        _ev(db, LIST, b"ltrim", key)
+
+
+def _smove(db, argv, v):
+    if v == 1:
+        _ev(db, SET, b"srem", argv[1])
+        _ev(db, SET, b"sadd", argv[2])
+
+
+def _bitfield(db, argv, v):
+    if any(a.upper() in (b"SET", b"INCRBY") for a in argv[2:]):
+        _ev(db, STRING, b"setbit", argv[1])
+
+
+def _bitop(db, argv, v):
+    if _present(db, argv[2]):
+        _ev(db, STRING, b"set", argv[2])
+
+
+def _hset(db, argv, v):
+    _ev(db, HASH, b"hset", argv[1])
+
+
+def _pfadd(db, argv, v):
+    if v == 1:
+        _ev(db, STRING, b"pfadd", argv[1])
+
+
+def _restore(db, argv, v):
+    _ev(db, GENERIC, b"restore", argv[1])
+
+
+RULES = {
+    b"set": _set, b"setex": _setex, b"psetex": _setex, b"setnx": _if_positive(STRING, b"set"),
+    b"getset": _always(STRING, b"set"), b"mset": _mset, b"msetnx": _mset,
+    b"getex": _getex, b"append": _always(STRING, b"append"), b"setrange": _setrange,
+    b"incr": _always(STRING, b"incrby"), b"decr": _always(STRING, b"incrby"),
+    b"incrby": _always(STRING, b"incrby"), b"decrby": _always(STRING, b"incrby"),
+    b"incrbyfloat": _always(STRING, b"incrbyfloat"),
+    b"setbit": _always(STRING, b"setbit"), b"bitfield": _bitfield, b"bitop": _bitop,
+    b"expire": _expire, b"pexpire": _expire, b"expireat": _expire, b"pexpireat": _expire,
+    b"rename": _rename, b"renamenx": _rename, b"move": _move,
+    b"copy": _copy, b"restore": _restore, b"sort": _sort,
+    b"lpush": _if_positive(LIST, b"lpush"), b"rpush": _if_positive(LIST, b"rpush"),
+    b"lpushx": _if_positive(LIST, b"lpush"), b"rpushx": _if_positive(LIST, b"rpush"),
+    b"linsert": _if_positive(LIST, b"linsert"),
+    b"lpop": _if_value(LIST, b"lpop"), b"rpop": _if_value(LIST, b"rpop"),
+    b"lset": _always(LIST, b"lset"), b"lrem": _if_positive(LIST, b"lrem"),
+    b"ltrim": _ltrim,
+    b"lmove": _lmove, b"rpoplpush": _lmove, b"blmove": _lmove, b"brpoplpush": _lmove,
+    b"blpop": _pop_named(LIST, b"lpop"), b"brpop": _pop_named(LIST, b"rpop"),
+    b"lmpop": _mpop(LIST, b"lpop", b"rpop", 2), b"blmpop": _mpop(LIST, b"lpop", b"rpop", 3),
+    b"hset": _hset, b"hmset": _hset, b"hsetnx": _if_positive(HASH, b"hset"),
+    b"hdel": _if_positive(HASH, b"hdel"), b"hincrby": _always(HASH, b"hincrby"),
+    b"hincrbyfloat": _always(HASH, b"hincrbyfloat"),
+    b"sadd": _if_positive(SET, b"sadd"), b"srem": _if_positive(SET, b"srem"),
+    b"spop": _if_value(SET, b"spop"), b"smove": _smove,
+    b"sinterstore": _store(SET, b"sinterstore"), b"sunionstore": _store(SET, b"sunionstore"),
+    b"sdiffstore": _store(SET, b"sdiffstore"),
+    b"zrem": _if_positive(ZSET, b"zrem"),
+    b"zremrangebyscore": _if_positive(ZSET, b"zremrangebyscore"),
+    b"zremrangebyrank": _if_positive(ZSET, b"zremrangebyrank"),
+    b"zremrangebylex": _if_positive(ZSET, b"zremrangebylex"),
+    b"zpopmin": _if_value(ZSET, b"zpopmin"), b"zpopmax": _if_value(ZSET, b"zpopmax"),
+    b"bzpopmin": _pop_named(ZSET, b"zpopmin"), b"bzpopmax": _pop_named(ZSET, b"zpopmax"),
+    b"zmpop": _mpop(ZSET, b"zpopmin", b"zpopmax", 2),
+    b"bzmpop": _mpop(ZSET, b"zpopmin", b"zpopmax", 3),
+    b"zunionstore": _store(ZSET, b"zunionstore"), b"zinterstore": _store(ZSET, b"zinterstore"),
+    b"zdiffstore": _store(ZSET, b"zdiffstore"), b"zrangestore": _store(ZSET, b"zrangestore"),
+    b"pfadd": _pfadd, b"pfmerge": _always(STRING, b"pfadd"),
+}
+
+
+_HANDLERS: set | None = None
+
+
+def handlers() -> set:
+    """The table handlers of the commands in `RULES`: a rule applies only to
+    a command run by its own handler (a command, a fan-out part, a queued
+    EXEC command), never to a coordinator's helper that happens to carry
+    the same argv.  Built on first use: the table is complete only once
+    every command module has been imported."""
+    global _HANDLERS
+    if _HANDLERS is None:
+        from server.table import TABLE
+        _HANDLERS = {TABLE[n].handler for n in RULES if n in TABLE}
+    return _HANDLERS

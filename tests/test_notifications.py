@@ -1,0 +1,222 @@
+"""Keyspace notifications: differential against redis-server 7.0.
+
+Each test subscribes to ``__key*__:*`` (and a sentinel channel) on Shardis
+and on the real server, runs the same commands from one client, publishes
+the sentinel, and compares every message received before it, in order.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from conftest import raw_command
+
+
+def collect(server, flags: str, commands, db: int = 0):
+    c = server.client(protocol=2, db=db)
+    c.flushall()
+    c.config_set("notify-keyspace-events", flags)
+    p = c.pubsub()
+    p.psubscribe("__key*__:*")
+    p.subscribe("sentinel")
+    for _ in range(2):
+        assert p.get_message(timeout=2)["type"] in ("psubscribe", "subscribe")
+    replies = []
+    for cmd in commands:
+        try:
+            replies.append(c.execute_command(*cmd))
+        except redis.ResponseError as e:
+            replies.append(("error", str(e)))
+    c.publish("sentinel", "end")
+    msgs = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m = p.get_message(timeout=1)
+        if m is None:
+            continue
+        if m["channel"] == b"sentinel":
+            break
+        msgs.append((m["channel"], m["data"]))
+    else:
+        pytest.fail("sentinel not received")
+    p.close()
+    c.config_set("notify-keyspace-events", "")
+    c.close()
+    return replies, msgs
+
+
+def same(shardis, real_redis, flags, commands):
+    want = collect(real_redis, flags, commands)
+    got = collect(shardis, flags, commands)
+    assert got[0] == want[0]            # replies
+    if got[1] != want[1]:               # messages: show where they part
+        import difflib
+        diff = "\n".join(difflib.unified_diff([repr(m) for m in want[1]],
+                                              [repr(m) for m in got[1]], "redis", "shardis",
+                                              lineterm=""))
+        pytest.fail(f"events differ for flags {flags!r}:\n{diff}")
+    return got
+
+
+def test_config_set_validates_and_normalises_flags_like_redis(r, rr):
+    for value in ["KEA", "K", "Eg$lshzxetmdn", "KEAn", "AAKK", "gE", "", "Em", "xeK", "En"]:
+        assert r.config_set("notify-keyspace-events", value) == rr.config_set(
+            "notify-keyspace-events", value)
+        assert r.config_get("notify-keyspace-events") == rr.config_get("notify-keyspace-events")
+    for bad in ["Q", "KEAQ", "ke"]:
+        with pytest.raises(redis.ResponseError) as e1:
+            r.config_set("notify-keyspace-events", bad)
+        with pytest.raises(redis.ResponseError) as e2:
+            rr.config_set("notify-keyspace-events", bad)
+        assert str(e1.value) == str(e2.value)
+    r.config_set("notify-keyspace-events", "")
+    rr.config_set("notify-keyspace-events", "")
+
+
+def test_string_commands_emit_redis_events_on_both_channels(shardis, real_redis):
+    same(shardis, real_redis, "KEA", [
+        ("SET", "s", "1"), ("SET", "s", "2", "NX"), ("SET", "s", "3", "XX", "EX", "100"),
+        ("SETNX", "s", "x"), ("SETNX", "s2", "x"), ("SETEX", "s3", "10", "v"),
+        ("PSETEX", "s4", "1000", "v"), ("GETSET", "s", "4"), ("MSET", "{m}a", "1", "{m}b", "2"),
+        ("MSETNX", "{t}a", "1", "{t}b", "2"), ("MSETNX", "{t}a", "1", "{t}c", "2"),
+        ("APPEND", "s", "x"), ("APPEND", "new", "x"), ("SETRANGE", "s", "1", "yy"),
+        ("SETRANGE", "s", "1", ""), ("INCR", "n"), ("DECR", "n"), ("INCRBY", "n", "5"),
+        ("DECRBY", "n", "2"), ("INCRBYFLOAT", "f", "1.5"), ("GETDEL", "s"), ("GETDEL", "s"),
+        ("GETEX", "{m}a", "EX", "100"), ("GETEX", "{m}a", "PERSIST"), ("GETEX", "{m}a", "PERSIST"),
+        ("SETBIT", "bits", "7", "1"), ("BITFIELD", "bf", "SET", "u8", "0", "1"),
+        ("BITFIELD", "bf", "GET", "u8", "0"), ("INCR", "s3"), ("SET", "n", "x"), ("INCR", "n"),
+    ])
+
+
+def test_generic_commands_emit_del_expire_rename_move_copy_persist(shardis, real_redis):
+    same(shardis, real_redis, "KEA", [
+        ("SET", "{k}a", "1"), ("SET", "{k}b", "2"), ("DEL", "{k}a", "{k}b", "{k}c"),
+        ("SET", "x", "1"), ("UNLINK", "x"), ("SET", "e", "1"), ("EXPIRE", "e", "100"),
+        ("PEXPIRE", "e", "100000"), ("EXPIRE", "missing", "10"), ("PERSIST", "e"),
+        ("PERSIST", "e"), ("EXPIREAT", "e", "1"), ("SET", "{r}a", "1"),
+        ("RENAME", "{r}a", "{r}b"), ("SET", "{r}c", "1"), ("RENAME", "{r}c", "{r}b"),
+        ("RENAMENX", "{r}b", "{r}b2"), ("SET", "{r}c", "3"), ("RENAMENX", "{r}c", "{r}b2"),
+        ("COPY", "{r}b2", "{r}z"), ("COPY", "{r}b2", "{r}z"), ("COPY", "{r}b2", "{r}z", "REPLACE"),
+        ("MOVE", "{r}z", "1"), ("SELECT", "0"), ("SET", "m", "1"), ("MOVE", "m", "1"),
+        ("SET", "p", "1", "PX", "100000"), ("PEXPIREAT", "p", "1"),
+    ])
+
+
+def test_list_hash_set_zset_commands_emit_their_events_and_del_when_emptied(shardis, real_redis):
+    same(shardis, real_redis, "KEA", [
+        ("LPUSH", "l", "a", "b"), ("RPUSH", "l", "c"), ("LPUSHX", "nol", "a"), ("RPUSHX", "l", "d"),
+        ("LINSERT", "l", "BEFORE", "a", "z"), ("LINSERT", "l", "BEFORE", "nope", "z"),
+        ("LSET", "l", "0", "q"), ("LREM", "l", "0", "z"), ("LREM", "l", "0", "nope"),
+        ("LPOP", "l"), ("RPOP", "l", "2"), ("LTRIM", "l", "0", "-1"), ("LTRIM", "l", "5", "6"),
+        ("LTRIM", "l", "0", "1"), ("RPUSH", "{l}s", "1", "2"), ("LMOVE", "{l}s", "{l}d", "LEFT", "RIGHT"),
+        ("RPOPLPUSH", "{l}s", "{l}d"), ("LMPOP", "1", "{l}d", "LEFT", "COUNT", "5"),
+        ("HSET", "h", "a", "1", "b", "2"), ("HSET", "h", "a", "1"), ("HSETNX", "h", "a", "1"),
+        ("HSETNX", "h", "c", "1"), ("HINCRBY", "h", "n", "2"), ("HINCRBYFLOAT", "h", "f", "1.5"),
+        ("HDEL", "h", "zz"), ("HDEL", "h", "a", "b", "c", "n", "f"), ("HMSET", "h", "x", "1"),
+        ("SADD", "s", "a", "b"), ("SADD", "s", "a"), ("SREM", "s", "zz"), ("SREM", "s", "a"),
+        ("SPOP", "s"), ("SPOP", "s"), ("SADD", "{s}a", "1", "2"), ("SADD", "{s}b", "2", "3"),
+        ("SINTERSTORE", "{s}i", "{s}a", "{s}b"), ("SUNIONSTORE", "{s}u", "{s}a", "{s}b"),
+        ("SDIFFSTORE", "{s}d", "{s}a", "{s}b"), ("SINTERSTORE", "{s}i", "{s}a", "{s}none"),
+        ("SMOVE", "{s}a", "{s}b", "1"), ("SMOVE", "{s}a", "{s}b", "nope"),
+        ("ZADD", "z", "1", "a", "2", "b"), ("ZADD", "z", "1", "a"), ("ZADD", "z", "INCR", "5", "a"),
+        ("ZINCRBY", "z", "1", "b"), ("ZREM", "z", "nope"), ("ZREM", "z", "a"),
+        ("ZADD", "z", "1", "x", "2", "y", "3", "w"), ("ZREMRANGEBYSCORE", "z", "1", "1"),
+        ("ZREMRANGEBYRANK", "z", "0", "0"), ("ZREMRANGEBYLEX", "z", "[a", "[b"),
+        ("ZPOPMIN", "z"), ("ZPOPMAX", "z", "5"), ("ZPOPMAX", "z"),
+        ("ZADD", "{z}a", "1", "a"), ("ZADD", "{z}b", "1", "a", "2", "b"),
+        ("ZUNIONSTORE", "{z}u", "2", "{z}a", "{z}b"), ("ZINTERSTORE", "{z}i", "2", "{z}a", "{z}b"),
+        ("ZDIFFSTORE", "{z}d", "2", "{z}b", "{z}a"), ("ZRANGESTORE", "{z}r", "{z}b", "0", "-1"),
+        ("ZMPOP", "1", "{z}b", "MIN"), ("ZINTERSTORE", "{z}i", "2", "{z}a", "{z}none"),
+    ])
+
+
+def test_class_filters_new_keymiss_and_channel_selection(shardis, real_redis):
+    cmds = [("SET", "a", "1"), ("GET", "nokey"), ("LPUSH", "l", "x"), ("SADD", "s", "1"),
+            ("HSET", "h", "f", "v"), ("DEL", "a", "l"), ("GET", "a"), ("SET", "a", "2")]
+    for flags in ["K$", "El", "Kg", "Ez", "Kh", "Es", "En", "Km", "KEn", "g", "KEm$"]:
+        same(shardis, real_redis, flags, cmds)
+
+
+def test_events_in_other_databases_name_their_database(shardis, real_redis):
+    for server in (shardis, real_redis):
+        c = server.client(protocol=2, db=3)
+        c.flushall()
+        c.close()
+    assert collect(real_redis, "KEA", [("SET", "a", "1"), ("DEL", "a")], db=3) == \
+        collect(shardis, "KEA", [("SET", "a", "1"), ("DEL", "a")], db=3)
+
+
+def test_multi_exec_emits_each_commands_events_in_order(shardis, real_redis):
+    same(shardis, real_redis, "KEA", [
+        ("MULTI",), ("SET", "{m}a", "1"), ("LPUSH", "{m}l", "x"), ("DEL", "{m}a"),
+        ("INCR", "{m}n"), ("EXEC",),
+    ])
+
+
+def test_expired_events_come_from_lazy_and_active_expiry(shardis, real_redis):
+    for server in (shardis, real_redis):
+        c = server.client(protocol=2)
+        c.flushall()
+        c.config_set("notify-keyspace-events", "Ex")
+        p = c.pubsub()
+        p.psubscribe("__keyevent@0__:expired")
+        assert p.get_message(timeout=2)["type"] == "psubscribe"
+        c.set("lazy", "1", px=50)
+        c.set("active", "1", px=50)
+        time.sleep(0.1)
+        assert c.get("lazy") is None      # lazy expiry on access
+        got = set()
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            m = p.get_message(timeout=0.5)
+            if m and m["type"] == "pmessage":
+                assert m["channel"] == b"__keyevent@0__:expired"
+                got.add(m["data"])
+        assert got == {b"lazy", b"active"}, server
+        p.close()
+        c.config_set("notify-keyspace-events", "")
+        c.close()
+
+
+def test_evicted_events_are_sent_for_keys_removed_by_maxmemory(shardis_factory):
+    s = shardis_factory("--shards", "2", "--set", "maxmemory=1mb",
+                        "--set", "maxmemory-policy=allkeys-random")
+    c = s.client(protocol=2)
+    c.config_set("notify-keyspace-events", "Ee")
+    p = c.pubsub()
+    p.psubscribe("__keyevent@0__:*")
+    p.subscribe("sentinel")
+    for _ in range(2):
+        assert p.get_message(timeout=2)["type"] in ("psubscribe", "subscribe")
+    for i in range(2000):
+        c.set(f"k{i}", "x" * 1000)
+    left = {k for k in c.keys("*")}
+    c.publish("sentinel", "end")     # after every event of the commands above
+    evicted = []
+    while True:
+        m = p.get_message(timeout=2)
+        assert m is not None, "sentinel not received"
+        if m["channel"] == b"sentinel":
+            break
+        assert m["channel"] == b"__keyevent@0__:evicted"
+        evicted.append(m["data"])
+    assert evicted, "no evicted event"
+    assert len(evicted) == len(set(evicted))
+    assert set(evicted) | left == {f"k{i}".encode() for i in range(2000)}
+    assert not set(evicted) & left
+
+
+def test_notifications_off_publish_nothing(shardis):
+    c = shardis.client(protocol=2)
+    c.config_set("notify-keyspace-events", "")
+    p = c.pubsub()
+    p.psubscribe("__key*__:*")
+    assert p.get_message(timeout=2)["type"] == "psubscribe"
+    c.set("a", "1")
+    c.delete("a")
+    assert p.get_message(timeout=0.3) is None
+    p.close()
+    c.close()
