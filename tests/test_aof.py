@@ -409,11 +409,11 @@ def test_generated_write_sequences_replay_to_the_same_state(shardis_factory, tmp
     run()
 
 
-def test_core_bug_a_write_pipelined_after_swapdb_lands_in_the_selected_db(shardis_factory):
-    """Core bug (not AOF): ShardActor._run_batch binds ``db = self.dbs[batch.db]``
-    once per batch, and SWAPDB swaps the Keyspace objects, so a SET in the
-    same read burst as a SWAPDB writes into the database swapped away.
-    Redis puts the key in the selected database."""
+def test_a_write_pipelined_after_swapdb_lands_in_the_selected_db(shardis_factory):
+    """A shard resolves a batch's database once (``self.dbs[batch.db]``);
+    SWAPDB therefore swaps the databases' contents, not the Keyspace objects,
+    so a SET in the same read burst as a SWAPDB lands in the selected
+    database, as in Redis (and an AOF replaying SWAPDB then writes agrees)."""
     import socket
     s = shardis_factory("--shards", "4")
     sock = socket.create_connection(("127.0.0.1", s.port))

@@ -575,9 +575,18 @@ def cmd_swapdb(db, argv):
         for key in list(ks.watchers):
             if key in ks.data or key in other.data:
                 ks.touched(key)
-    x.watchers, y.watchers = y.watchers, x.watchers
-    dbs[a], dbs[b] = y, x
-    x.index, y.index = b, a
+    # The contents move; the Keyspace objects stay with their numbers, so a
+    # batch that already resolved its database (pipelined commands after
+    # this SWAPDB in the same batch) writes to the right one, as Redis's
+    # client keeps its db number.
+    for f in ("data", "expires", "_heap", "atime", "expired_count"):
+        va, vb = getattr(x, f), getattr(y, f)
+        setattr(x, f, vb)
+        setattr(y, f, va)
+    mem = getattr(db.shard, "memory", None)
+    if mem is not None:     # per-db-number size and LFU tables follow the contents
+        for t in (mem.sizes, mem.lfu):
+            t[a], t[b] = t[b], t[a]
     if db.shard.waiters:
         # blocked clients stay with their db numbers too; keys they wait on
         # may now hold data (scanDatabaseForReadyKeys, Redis 7.0)
