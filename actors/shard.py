@@ -89,6 +89,19 @@ class ShardStats:
         self.lat_hist = [0] * 32
 
 
+class Crash:
+    """DEBUG SHARD-KILL (tests only): the shard raises `ShardCrash` out of its
+    message loop, as a bug outside any handler would, and dies."""
+    __slots__ = ()
+
+
+CRASH = Crash()
+
+
+class ShardCrash(RuntimeError):
+    pass
+
+
 class ShardActor(pykka.ThreadingActor):
     use_daemon_thread = True
     # maxmemory share of this shard (actors/memory.py configures both); 0: off
@@ -100,9 +113,12 @@ class ShardActor(pykka.ThreadingActor):
         # SimpleQueue: put/get without a Condition, ~3x cheaper than Queue.
         return queue.SimpleQueue()
 
-    def __init__(self, index: int, databases: int, bridge, hooks=None):
+    def __init__(self, index: int, databases: int, bridge, hooks=None, on_death=None):
         super().__init__()
         self.index = index
+        # fn(shard, message, exc) run on this thread when an exception is
+        # about to kill the actor (server/failures.py: answer what it leaves)
+        self.on_death = on_death
         self.bridge = bridge
         self.dbs = [Keyspace(self, i) for i in range(databases)]
         self.now_ms = time.time_ns() // 1_000_000
@@ -147,16 +163,26 @@ class ShardActor(pykka.ThreadingActor):
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
-        if self.held_by is None and not self.backlog:
-            self._handle(message)
-            return
-        # A transaction holds this shard, or deferred messages are still
-        # waiting: keep arrival order except for the holder's own messages.
-        if self.held_by is not None and getattr(message, "tx", None) is self.held_by:
-            self._handle(message)
-        else:
-            self.backlog.append(message)
-        self._pump()
+        try:
+            if self.held_by is None and not self.backlog:
+                self._handle(message)
+                return
+            # A transaction holds this shard, or deferred messages are still
+            # waiting: keep arrival order except for the holder's own messages.
+            if self.held_by is not None and getattr(message, "tx", None) is self.held_by:
+                self._handle(message)
+            else:
+                self.backlog.append(message)
+            self._pump()
+        except Exception as e:
+            # about to die (pykka stops an actor whose on_receive raises):
+            # let the server answer everything this shard leaves behind
+            if self.on_death is not None:
+                try:
+                    self.on_death(self, message, e)
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    log.exception("shard %d: on_death failed", self.index)
+            raise
 
     def _pump(self) -> None:
         """Run deferred messages: from the front while not held; when held,
@@ -219,8 +245,12 @@ class ShardActor(pykka.ThreadingActor):
                     if self.ready:      # pushes made by the transaction
                         _serve_blocked(self, False)
             else:
+            elif tm is Crash:
+                raise ShardCrash(f"DEBUG SHARD-KILL {self.index}")
                 log.warning("shard %d: unexpected message %r", self.index, message)
         except Exception:  # noqa: BLE001 - never let a message kill the shard
+        except ShardCrash:
+            raise
             log.exception("shard %d: message failed", self.index)
         dt = time.perf_counter_ns() - t0
         st.busy_ns += dt

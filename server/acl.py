@@ -557,44 +557,30 @@ def acl_of(server) -> Acl:
 
 
 def install(server) -> Acl:
-    """Create the ACL registry and hook it into the server (idempotent).
-
-    server/commands/connection.py has its own guard for CLIENT PAUSE (and a
-    requirepass-only NOAUTH check) and re-installs it with `install_auth` on
-    CLIENT PAUSE and CONFIG SET requirepass.  So that re-installing never
-    drops the ACL checks, the ACL guard wraps that guard and is bound in its
-    place (the module globals ``_guard`` / ``_guard_applies`` that
-    `install_auth` and `_unpause` read); the pause logic runs after the ACL
-    check, as in Redis where ACL errors come before pausing."""
+    """Create the ACL registry and make it the server's one command guard
+    (idempotent).  Authentication (NOAUTH), permissions (NOPERM) and then
+    CLIENT PAUSE (server/commands/connection.py's `pause_guard`, which only
+    parks requests) are checked in that order, as in Redis where ACL errors
+    come before pausing.  ``guard_applies`` is the single answer to "must
+    this connection be checked": restricted or unauthenticated user, or a
+    pause in force."""
     acl = server.extensions.get("acl")
     if acl is not None:
         return acl
     acl = server.extensions["acl"] = Acl(server)
-    from .commands import connection as cx
-    pause_guard = getattr(cx, "_guard", None)
-    pause_applies = getattr(cx, "_guard_applies", None)
-    if getattr(pause_guard, "acl_wrapped", False):      # another Server in-process
-        pause_guard, pause_applies = pause_guard.inner, pause_applies.inner
+    from .commands.connection import pause_active, pause_guard
 
     def guard(conn, spec, argv):
-        a = conn.server.extensions["acl"]
-        err = a.guard(conn, spec, argv)
-        if err is not None or pause_guard is None:
+        err = acl.guard(conn, spec, argv)
+        if err is not None:
             return err
         return pause_guard(conn, spec, argv)
 
     def guard_applies(conn) -> bool:
-        a = conn.server.extensions["acl"]
-        return a.conn_guarded(conn) or bool(pause_applies and pause_applies(conn))
+        return acl.conn_guarded(conn) or pause_active(conn.server)
 
-    guard.acl_wrapped = guard_applies.acl_wrapped = True
-    guard.inner, guard_applies.inner = pause_guard, pause_applies
-    if pause_guard is not None:
-        cx._guard = guard
-        cx._guard_applies = guard_applies
     server.guard = guard
     server.guard_applies = guard_applies
-    server.extensions["auth"] = lambda conn, u, p: acl.authenticate(conn, u, p)
     server.extensions.setdefault("on_connect", []).append(acl.on_connect)
     return acl
 

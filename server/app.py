@@ -23,12 +23,16 @@ from actors.shard import ShardActor
 from actors.slots import SlotMap
 from actors.trace import Tracer
 
-from .config import Config
+from .config import Config, ConfigError
 from .connection import Client
 
 __all__ = ["Server", "run"]
 
 log = logging.getLogger("shardis")
+
+# options whose value must be pushed into running state (apply_config) at
+# startup; maxmemory* are pushed by apply_memory_config just before
+STARTUP_APPLIED = ("slowlog-log-slower-than", "client-output-buffer-limit", "requirepass")
 
 VERSION = "7.0.15"          # the Redis version whose behaviour we follow
 SHARDIS_VERSION = "0.1.0"
@@ -72,6 +76,7 @@ class Server:
         self.guard_applies = lambda conn: False
         # client-output-buffer-limit per class: (hard, soft, soft_seconds) bytes
         self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
+        self.limit_normal = False    # the normal class has a limit (apply_config)
         self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
         self.aof = None              # server/persistence/aof.AOF while appendonly is on
@@ -82,13 +87,18 @@ class Server:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        from .config import apply_renames
         from .table import fast_table
+        apply_renames(self.config)   # rename-command, before the fast path is built
         self.fast_table = fast_table()
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.bridge = LoopBridge(self.loop)
+        from functools import partial
+        from .failures import shard_died
         for i in range(self.config.shards):
-            ref = ShardActor.start(i, self.config.databases, self.bridge)
+            ref = ShardActor.start(i, self.config.databases, self.bridge,
+                                   on_death=partial(shard_died, self))
             self.shards.append(ref)
             self.inboxes.append(ref.tell)
         from .persistence import aof, snapshot   # load before clients, save rules
@@ -102,6 +112,12 @@ class Server:
         from .acl import install as install_acl
         install_acl(self)            # auth, ACLs, protected mode (server/acl.py)
         apply_memory_config(self)    # maxmemory share per shard (actors/memory.py)
+        # options from the command line / config file take effect exactly as
+        # if CONFIG SET had set them (timeout, maxclients, tcp-keepalive and
+        # protected-mode are read where used and need no push)
+        from .commands.server import apply_config
+        for name in STARTUP_APPLIED:
+            apply_config(self, name)
         self.listener = await self.loop.create_server(
             lambda: Client(self), host=self.config.bind.split()[0] or None,
             port=self.config.port, reuse_address=True, backlog=511)
@@ -130,9 +146,12 @@ class Server:
         if len(s) > 64:
             del s[:32]
         if self.config.timeout:
+            # clientsCronHandleTimeout: idle clients are closed, except blocked
+            # ones (their own timeout applies) and subscribers (they only read)
             limit = time.time() - self.config.timeout
             for c in list(self.clients.values()):
-                if c.last_interaction < limit and not c.blocked and c.multi is None:
+                if c.last_interaction < limit and not c.blocked and not c.sub_mode:
+                    log.info("Closing idle client id=%d addr=%s", c.id, c.addr)
                     c.kill()
         self._schedule_tick()
 
@@ -286,7 +305,7 @@ def run(config: Config) -> int:
     try:
         with runner:
             runner.run(_main(config))
-    except OSError as e:
+    except (OSError, ConfigError) as e:
         log.error("cannot start: %s", e)
         return 1
     log.info("Shardis is now ready to exit, bye bye...")

@@ -50,6 +50,7 @@ from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, Reque
                        encode)
 from .router import FANOUTS
 from .table import TABLE, Route
+from .tracking import FLUSHES as _FLUSHES, after_dispatch as tracking_after_dispatch
 
 __all__ = ["Client"]
 
@@ -110,6 +111,8 @@ class FutureSink:
 
 
 class Client(asyncio.Protocol):
+    tracking = None     # server/tracking.py Tracking while CLIENT TRACKING is on
+
     def __init__(self, server):
         self.server = server
         self.id = server.next_client_id()
@@ -371,6 +374,10 @@ class Client(asyncio.Protocol):
             if len(self.seq.entries) == n_entries:
                 self.seq.entries.append(encode(Err(
                     b"ERR internal error: " + repr(e).encode()[:200]), self.proto))
+        if self.tracking is not None or spec.name in _FLUSHES:
+            # CLIENT TRACKING: remember the keys read, the one-shot CLIENT
+            # CACHING flag, flush invalidations (server/tracking.py)
+            tracking_after_dispatch(self, spec, argv)
 
     def dispatch(self, spec, argv: list[bytes]) -> None:
         """Route an arity-checked command; appends exactly one sequencer entry."""
@@ -567,16 +574,19 @@ class Client(asyncio.Protocol):
             self.transport.write(data)
         self.check_output_limits()
 
-    def check_output_limits(self) -> None:
-        """client-output-buffer-limit for pub/sub clients (hard/soft/seconds)."""
-        if not self.sub_mode:
-            return
-        limits = self.server.output_limits.get("pubsub")
-        if not limits:
+    def check_output_limits(self, pending: int | None = None) -> None:
+        """client-output-buffer-limit (hard/soft/seconds) of this client's
+        class: ``pubsub`` while subscribed, else ``normal``.  Like Redis's
+        checkClientOutputBufferLimits it runs when output is added (a push, a
+        flush), so a soft limit closes the client at the first output after
+        it has been over the soft limit for more than soft_seconds."""
+        limits = self.server.output_limits.get("pubsub" if self.sub_mode else "normal")
+        if not limits or not (limits[0] or limits[1]):
             return
         hard, soft, secs = limits
-        pending = self.pending_output() + sum(len(e) for e in self.seq.entries
-                                              if isinstance(e, bytes))
+        if pending is None:
+            pending = self.pending_output() + sum(len(e) for e in self.seq.entries
+                                                  if isinstance(e, bytes))
         now = time.monotonic()
         if hard and pending > hard:
             return self._kill_for_output(pending)
@@ -663,6 +673,8 @@ class Client(asyncio.Protocol):
             self.burst = max(1, min(BURST_MAX, WRITE_HIGH_WATER // (self.avg_reply + 1)))
             if self.traced:
                 self.server.tracer.replied(self)
+            if self.sub_mode or self.server.limit_normal:   # client-output-buffer-limit
+                self.check_output_limits(self.pending_output())
         if self.closing and not self.seq.entries:
             self.closed = True
             self.transport.close()
@@ -724,7 +736,8 @@ class Client(asyncio.Protocol):
                 f"qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 "
                 f"oll={len(self.seq)} omem={self.pending_output()} "
                 f"tot-mem={self.pending_output()} events=r "
-                f"cmd={self.last_cmd.decode('utf-8', 'replace')} user=default redir=-1 "
+                f"cmd={self.last_cmd.decode('utf-8', 'replace')} "
+                f"user={self.user.decode('utf-8', 'replace')} redir=-1 "
                 f"resp={self.proto} lib-name={self.lib_name.decode('utf-8', 'replace')} "
                 f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}")
 

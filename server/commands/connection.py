@@ -1,10 +1,10 @@
 """Connection commands (Redis's networking.c / acl.c parts): run on the event
-loop against the `Client` state.  CLIENT PAUSE, CLIENT REPLY and AUTH
-enforcement are built from the connection's own mechanisms:
+loop against the `Client` state.  CLIENT PAUSE and CLIENT REPLY are built
+from the connection's own mechanisms:
 
-* the server guard (``server.guard``), consulted for connections marked
-  ``guarded``, answers NOAUTH for unauthenticated clients when requirepass is
-  set, and parks the requests CLIENT PAUSE holds back (see `_guard`);
+* the server guard (``server.guard``, owned by server/acl.py), consulted for
+  connections marked ``guarded``, answers NOAUTH/NOPERM and then parks the
+  requests CLIENT PAUSE holds back (see `pause_guard`);
 * CLIENT REPLY swaps in a `MutingSequencer`, which shares the connection's
   reply queue and drops the replies in muted ranges as it drains them.
 """
@@ -64,7 +64,9 @@ def hello_map(conn):
          summary="Handshakes with the Redis server.",
          syntax="[protover [AUTH username password] [SETNAME clientname]]")
 def cmd_hello(conn, argv):
-    proto = conn.proto
+    # Redis's helloCommand order: the version, every option checked, then
+    # AUTH, then the authentication requirement, and only then any change
+    proto = None
     if len(argv) > 1:
         try:
             proto = parse_int(argv[1])
@@ -74,26 +76,36 @@ def cmd_hello(conn, argv):
             raise CommandError("NOPROTO unsupported protocol version")
     i = 2
     name = None
+    creds = None
     while i < len(argv):
         opt = argv[i].upper()
-        if opt == b"AUTH" and i + 2 < len(argv):
-            auth = conn.server.extensions.get("auth")
-            if auth is not None:
-                auth(conn, argv[i + 1], argv[i + 2])
-            else:
-                check_password(conn, argv[i + 1], argv[i + 2])
-            conn.authenticated = True
+        more = len(argv) - 1 - i
+        if opt == b"AUTH" and more >= 2:
+            creds = (argv[i + 1], argv[i + 2])
             i += 3
-        elif opt == b"SETNAME" and i + 1 < len(argv):
+        elif opt == b"SETNAME" and more >= 1:
             name = argv[i + 1]
             _check_name(name)
             i += 2
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
+    if creds is not None:
+        from server.acl import auth
+        auth(conn, *creds)          # WRONGPASS, or logged in (server/acl.py)
+    if not conn.authenticated:
+        raise CommandError(HELLO_NOAUTH)
     if name is not None:
         conn.name = name
-    conn.set_proto(proto)
+    if proto is not None:
+        conn.set_proto(proto)
     return hello_map(conn)
+
+
+# Redis 7.0.15's exact text (its source comment says "HELLO <proto> AUTH", the
+# reply does not)
+HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                "the HELLO AUTH <user> <pass> option can be used to authenticate the client "
+                "and select the RESP protocol version at the same time")
 
 
 def _check_name(name: bytes) -> None:
@@ -118,31 +130,6 @@ def cmd_reset(conn, argv):
 
 # ------------------------------------------------------------------ AUTH
 
-WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
-
-
-def check_password(conn, user: bytes, password: bytes) -> None:
-    """The default user: any password while requirepass is empty (nopass),
-    else exactly requirepass.  No other users exist."""
-    req = conn.server.config.requirepass
-    if user != b"default":
-        raise CommandError(WRONGPASS)
-    if req and password != req.encode():
-        raise CommandError(WRONGPASS)
-
-
-def _default_nopass(server) -> bool:
-    """Whether the default user takes any password (Redis then refuses the
-    one-argument AUTH): from the ACL registry when server/acl.py installed
-    one, else from requirepass."""
-    acl = server.extensions.get("acl")
-    if acl is not None:
-        acl.sync_requirepass()
-        d = acl.users.get(b"default")
-        return d is not None and d.nopass
-    return not server.config.requirepass
-
-
 @command("auth", -2, flags=("noscript", "loading", "stale", "fast", "no_auth", "sentinel",
                             "allow_busy"),
          group="connection", route=CONN, since="1.0.0",
@@ -150,24 +137,9 @@ def _default_nopass(server) -> bool:
          complexity="O(N) where N is the number of passwords defined for the user",
          acl=("@fast", "@connection"))
 def cmd_auth(conn, argv):
-    if len(argv) > 3:
-        raise CommandError(SYNTAX)
-    auth = conn.server.extensions.get("auth")
-    if len(argv) == 2:
-        if _default_nopass(conn.server):
-            raise CommandError("ERR AUTH <password> called without any password configured "
-                               "for the default user. Are you sure your configuration is "
-                               "correct?")
-        user, password = b"default", argv[1]
-    else:
-        user, password = argv[1], argv[2]
-    if auth is not None:
-        auth(conn, user, password)
-    else:
-        check_password(conn, user, password)
-    conn.authenticated = True
-    conn.user = user
-    return OK
+    # users, passwords and the NOAUTH/WRONGPASS rules are all server/acl.py's
+    from server.acl import auth_command
+    return auth_command(conn, argv)
 
 
 # ------------------------------------------------------------------ the guard
@@ -203,20 +175,15 @@ def _is_write(conn, spec) -> bool:
 _SWALLOW = Raw(b"")   # a guard reply that writes nothing: the request was parked
 
 
-def _guard(conn, spec, argv):
-    """server.guard: NOAUTH first (as Redis orders it), then CLIENT PAUSE.
+def pause_guard(conn, spec, argv):
+    """CLIENT PAUSE's part of server.guard (server/acl.py's guard calls it after
+    its own NOAUTH/NOPERM checks, the order Redis uses).
 
     A paused request is put back at the front of the connection's parked
     queue and the connection takes one barrier count, so it and everything
     after it wait, in order; `_unpause` releases them.  The empty reply keeps
     the sequencer's one-entry-per-request invariant without writing bytes."""
-    server = conn.server
-    if not conn.authenticated and server.config.requirepass:
-        if "no_auth" not in spec.flags and (spec.parent is None
-                                            or "no_auth" not in spec.parent.flags):
-            from server.protocol import Err
-            return Err(b"NOAUTH Authentication required.")
-    st = server.extensions.get("client_pause")
+    st = conn.server.extensions.get("client_pause")
     if st is not None and st.mode is not None:
         if st.mode == "all" or (_is_write(conn, spec) and conn.multi is None) or (
                 spec.name == "exec" and _is_write(conn, spec)):
@@ -229,20 +196,16 @@ def _guard(conn, spec, argv):
     return None
 
 
-def _guard_applies(conn) -> bool:
-    server = conn.server
+def pause_active(server) -> bool:
     st = server.extensions.get("client_pause")
-    return bool(server.config.requirepass) or (st is not None and st.mode is not None)
+    return st is not None and st.mode is not None
 
 
-def install_auth(server) -> None:
-    """Make the server consult `_guard` (requirepass set, or a pause).  Existing
-    connections stay authenticated, like Redis's already-authenticated clients;
-    new ones must AUTH while requirepass is set."""
-    server.guard = _guard
-    server.guard_applies = _guard_applies
+def refresh_guards(server) -> None:
+    """Recompute every connection's ``guarded`` (after a pause starts or ends):
+    server.guard_applies is server/acl.py's, which includes `pause_active`."""
     for c in server.clients.values():
-        c.guarded = _guard_applies(c)
+        c.guarded = server.guard_applies(c)
 
 
 # ------------------------------------------------------------------ CLIENT
@@ -565,7 +528,6 @@ def cmd_client_pause(conn, argv):
         st.timer.cancel()
     st.timer = server.loop.call_at(server.loop.time() + (end - time.monotonic()),
                                    _unpause, server)
-    install_auth(server)
     for c in server.clients.values():
         c.guarded = True
     return OK
@@ -578,8 +540,7 @@ def _unpause(server) -> None:
         st.timer = None
     st.mode = None
     held, st.held = st.held, {}
-    for c in server.clients.values():
-        c.guarded = _guard_applies(c)
+    refresh_guards(server)
     for c in held.values():
         c.barrier -= 1
         if not c.closed:

@@ -182,7 +182,13 @@ async def build_info(conn, sections: list[str]) -> str:
     from server.app import SHARDIS_VERSION, VERSION
     server = conn.server
     cfg = server.config
-    snaps = await server.call_all(_shard_snapshot)
+    # a dead shard (server/failures.py) answers with an exception: INFO
+    # reports the others and lists it in shards_down
+    from server.failures import down_shards
+    down = down_shards(server)
+    snaps = [x for x in await asyncio.gather(
+        *[server.call_shard(i, _shard_snapshot) for i in range(len(server.shards))],
+        return_exceptions=True) if isinstance(x, dict)]
     now = time.time()
     parts = []
     for sec in sections:
@@ -203,7 +209,8 @@ async def build_info(conn, sections: list[str]) -> str:
                 ("lru_clock", int(now) & ((1 << 24) - 1)),
                 ("executable", sys.executable), ("config_file", cfg.config_file or ""),
                 ("io_threads_active", 0),
-                ("shardis_version", SHARDIS_VERSION), ("shards", len(server.shards))]))
+                ("shardis_version", SHARDIS_VERSION), ("shards", len(server.shards)),
+                ("shards_down", ",".join(str(i) for i in sorted(down)))]))
         elif sec == "clients":
             clients = list(server.clients.values())
             parts.append(_lines("Clients", [
@@ -389,6 +396,7 @@ def apply_config(server, name: str) -> None:
         apply_memory_config(server)     # each shard's share (actors/memory.py)
     elif name == "client-output-buffer-limit":
         server.output_limits.update(cfg.output_limits())
+        server.limit_normal = any(server.output_limits["normal"][:2])
     elif name == "appendfsync" and server.aof is not None:
         server.aof.set_policy(cfg.appendfsync)
     elif name == "notify-keyspace-events":
@@ -631,8 +639,39 @@ def cmd_debug(conn, argv):
         return sleep()
     if sub == b"reload" and len(argv) == 2:
         return debug_reload(conn.server)
+    if sub == b"shard-kill" and len(argv) == 3:
+        return debug_shard_kill(conn, argv[2])
     raise CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. "
                        "Try DEBUG HELP." % argv[1][:128].decode("utf-8", "replace"))
+
+
+DEBUG_NOT_ALLOWED = (
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+
+
+async def debug_shard_kill(conn, arg: bytes):
+    """DEBUG SHARD-KILL <n> (Shardis, for failure-isolation tests): kill shard
+    n's actor as an unexpected exception would (server/failures.py), and
+    reply once the server has taken over its mailbox.  Allowed only with
+    ``enable-debug-command yes`` (or ``local`` from a loopback client)."""
+    from server.acl import protected_mode_denies
+    from server.failures import down_shards, kill_shard
+    server = conn.server
+    mode = server.config.enable_debug_command
+    local = not protected_mode_denies(True, True, conn.addr.rpartition(":")[0])
+    if mode == "no" or (mode == "local" and not local):
+        raise CommandError(DEBUG_NOT_ALLOWED)
+    i = parse_int(arg)
+    if not 0 <= i < len(server.shards):
+        raise CommandError("ERR shard index out of range")
+    if i not in down_shards(server):
+        kill_shard(server, i)
+        deadline = time.monotonic() + 5.0
+        while i not in down_shards(server) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+    return OK
 
 
 def _flush_shard(shard):

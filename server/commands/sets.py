@@ -21,6 +21,7 @@ from actors.keyspace import WRONGTYPE, register_type
 from server.protocol import CommandError, Err, RSet
 from server.table import command
 
+from .keys import parse_scan_cursor
 from .util import INT64_MAX, INT64_MIN, SYNTAX, compile_glob, parse_int
 
 # Redis 7.0 defaults; the shard cannot see CONFIG (no hooks are passed), so
@@ -569,16 +570,11 @@ cmd_sintercard.spec.cross = _cross_sintercard
 
 # --------------------------------------------------------------- SSCAN
 def parse_cursor(b: bytes) -> int:
-    # parseScanCursorOrReply: strtoul of the whole string
-    try:
-        if not b or not b.isdigit():
-            raise ValueError
-        v = int(b)
-        if v >= 1 << 64:
-            raise ValueError
-        return v
-    except ValueError:
-        raise CommandError("ERR invalid cursor") from None
+    """parseScanCursorOrReply: strtoul of the whole string, the same parser
+    as SCAN (keys.parse_scan_cursor): an optional sign (``-1`` wraps to
+    2**64-1, ``+5`` is 5), ``""`` is 0; a leading space, other trailing bytes
+    or overflow are ``-ERR invalid cursor``."""
+    return parse_scan_cursor(b)
 
 
 def scan_options(argv, start: int):
