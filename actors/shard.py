@@ -244,13 +244,13 @@ class ShardActor(pykka.ThreadingActor):
                     self.held_by = None
                     if self.ready:      # pushes made by the transaction
                         _serve_blocked(self, False)
-            else:
             elif tm is Crash:
                 raise ShardCrash(f"DEBUG SHARD-KILL {self.index}")
+            else:
                 log.warning("shard %d: unexpected message %r", self.index, message)
-        except Exception:  # noqa: BLE001 - never let a message kill the shard
         except ShardCrash:
             raise
+        except Exception:  # noqa: BLE001 - never let a message kill the shard
             log.exception("shard %d: message failed", self.index)
         dt = time.perf_counter_ns() - t0
         st.busy_ns += dt
