@@ -220,6 +220,17 @@ def _hook_list_internals() -> None:
         [[_pop(a[1]), v[0], b"%d" % len(v[1])]] if ok(v) else [])
     FNS[lists.pop_for_move] = lambda db, a, v: ([[_pop(a[2]), a[1]]] if ok(v) else [])
     FNS[lists.push_one] = lambda db, a, v: [[_push(a[2]), a[1], a[3]]]
+    # SORT ... STORE (a loop-run command): its store step is logged as its
+    # effect, DEL then RPUSH of the stored elements, one atomic block
+    from server.commands import sort
+
+    def stored(dest, items):
+        return [[b"DEL", dest]] + ([[b"RPUSH", dest, *items]] if items else [])
+
+    FNS[sort.store_list] = lambda db, a, v: stored(a[1], a[2]) if type(v) is int else []
+    FNS[sort.sort_local] = lambda db, a, v: (
+        stored(a[1].store, list(db.lookup(a[1].store) or ()))
+        if a[1].store is not None and type(v) is int else [])
     FNS[zsets._zmpop_one] = lambda db, a, v: (
         [[b"ZPOPMAX" if a[2] else b"ZPOPMIN", v[0], b"%d" % len(v[1])]] if ok(v) else [])
 
@@ -316,9 +327,10 @@ def log_write(aof, shard, db, fn, argv, v) -> bool:
             aof.q.append((db.index, argv))
         elif not cmds:
             return False
-        else:
-            for c in cmds:
-                aof.q.append((db.index, c))
+        elif len(cmds) == 1:
+            aof.q.append((db.index, cmds[0]))
+        else:   # one command's effect in several records: atomic, like Redis 7
+            aof.q.append((_TX, [(db.index, c) for c in cmds]))
         if not aof.awake:
             aof.kick()
         return True
