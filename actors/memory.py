@@ -339,6 +339,9 @@ class ShardMemory:
         db.pop(k)       # no 'del' event: Redis emits only 'evicted'
         if db.shard.notify_flags:
             db.notify(N_EVICTED, b"evicted", k)
+        if db.shard.aof is not None:
+            from server.persistence.aof import log_evicted
+            log_evicted(db.shard.aof, db.shard, i, k)
         self.lfu[i].pop(k, None)
         self.measure(db, k)
         self.evicted += 1

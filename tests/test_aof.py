@@ -598,3 +598,25 @@ def test_flushall_with_save_points_saves_the_empty_dataset(shardis_factory, tmp_
     kill9(s)
     s2 = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")
     assert s2.client().dbsize() == 0
+
+
+def test_keys_evicted_under_maxmemory_stay_gone_after_a_replay(shardis_factory, tmp_path):
+    """Evictions are logged as DEL, as Redis propagates them: a replay must
+    not bring evicted keys back."""
+    s = aof_server(shardis_factory, tmp_path, "always", "--set", "maxmemory-policy=allkeys-random")
+    c = s.client()
+    c.config_set("maxmemory", str(8 * 1024 * 1024))
+    p = c.pipeline(transaction=False)
+    for i in range(40_000):
+        p.set(f"k:{i}", b"v" * 200)
+        if i % 1000 == 999:
+            p.execute()
+    p.execute()
+    kept = set(c.keys("k:*"))
+    assert 0 < len(kept) < 40_000, len(kept)        # some were evicted
+    evicted = int(c.info("stats")["evicted_keys"])
+    assert evicted > 0
+    s.stop()
+    s2 = aof_server(shardis_factory, tmp_path, "always")
+    assert set(s2.client().keys("k:*")) == kept
+    s2.stop()

@@ -53,7 +53,7 @@ from collections import deque
 
 log = logging.getLogger("shardis.aof")
 
-__all__ = ["AOF", "log_write", "commit_tx", "record_loop", "enable", "disable",
+__all__ = ["AOF", "log_write", "log_evicted", "commit_tx", "record_loop", "enable", "disable",
            "load_on_start", "rewrite", "info_fields"]
 
 _TX = object()       # queue entry: (_TX, [(db, rec), ...]) one MULTI/EXEC block
@@ -203,6 +203,20 @@ def _route(aof, shard, recs) -> bool:
         q.append(r)
     aof.kick()
     return True
+
+
+def log_evicted(aof, shard, dbi: int, key: bytes) -> None:
+    """On the shard: a key evicted under maxmemory is logged as DEL (Redis
+    propagates evictions the same way), else a replay would bring it back.
+    In a transaction it joins its block even while the loop records the
+    transaction's command itself (the eviction is not part of that)."""
+    rec = (dbi, [b"DEL", key])
+    tx = shard.held_by
+    if tx is not None:
+        aof.txbuf.setdefault(tx, []).append(rec)
+        return
+    aof.q.append(rec)
+    aof.kick()
 
 
 def _hook_list_internals() -> None:
