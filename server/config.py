@@ -36,6 +36,30 @@ def parse_memory(v: str) -> int:
     return n * mult
 
 
+def _fmt_double(p: float) -> str:
+    # Redis prints these doubles with "%f" trimmed of trailing zeros (99.9, 50)
+    s = "%f" % p
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def _parse_percentiles(value: str) -> tuple:
+    """latency-tracking-info-percentiles: space separated doubles in [0, 100]
+    (Redis's setConfigLatencyTrackingInfoPercentilesOutputOption)."""
+    out = []
+    for word in value.split():
+        try:
+            p = float(word)
+        except ValueError:
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+        if p != p or p in (float("inf"), float("-inf")):
+            raise ConfigError("Invalid latency-tracking-info-percentiles parameters")
+        if not 0.0 <= p <= 100.0:
+            raise ConfigError("latency-tracking-info-percentiles parameters should sit "
+                              "between [0.0,100.0]")
+        out.append(p)
+    return tuple(out)
+
+
 def _bool(v: str) -> bool:
     s = v.lower()
     if s in ("yes", "1", "true"):
@@ -57,6 +81,7 @@ class Option:
     maximum: int | None = None
     clamp: bool = False       # out-of-range values are clamped, not refused (hz)
     hidden: tuple = ()        # extra accepted enum values not listed in errors
+    protected: bool = False   # Redis 7's PROTECTED_CONFIG: CONFIG SET needs enable-protected-configs
 
     def __post_init__(self):
         if not self.attr:
@@ -86,8 +111,8 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("auto-aof-rewrite-min-size", "memory", 64 << 20, minimum=0, maximum=LLONG_MAX),
     Option("aof-load-truncated", "bool", True),
     Option("aof-use-rdb-preamble", "bool", True),
-    Option("dir", "str", "."),
-    Option("dbfilename", "str", "dump.rdb"),
+    Option("dir", "str", ".", protected=True),
+    Option("dbfilename", "str", "dump.rdb", protected=True),
     Option("maxclients", "int", 10000, minimum=1, maximum=UINT_MAX),
     Option("timeout", "int", 0, minimum=0, maximum=INT_MAX),
     Option("tcp-keepalive", "int", 300, minimum=0, maximum=INT_MAX),
@@ -105,6 +130,9 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("slowlog-log-slower-than", "int", 10000, minimum=-1, maximum=LLONG_MAX),
     Option("slowlog-max-len", "int", 128, minimum=0, maximum=LLONG_MAX),
     Option("latency-monitor-threshold", "int", 0, minimum=0, maximum=LLONG_MAX),
+    Option("latency-tracking", "bool", True),
+    # INFO latencystats percentiles: a list of doubles in [0, 100]
+    Option("latency-tracking-info-percentiles", "percentiles", (50.0, 99.0, 99.9)),
     Option("notify-keyspace-events", "notify", ""),
     Option("hz", "int", 10, minimum=1, maximum=500, clamp=True),
     Option("lua-time-limit", "int", 5000, minimum=0, maximum=LLONG_MAX),
@@ -122,6 +150,10 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     # Redis 7's protected config; here it gates only the test-only DEBUG
     # subcommands (DEBUG SHARD-KILL), DEBUG SLEEP/RELOAD stay available
     Option("enable-debug-command", "enum", "no", mutable=False, choices=("no", "yes", "local")),
+    # Redis 7: CONFIG SET of dir/dbfilename (where files are written) only
+    # when enabled; "local" allows it as "yes" does, since CONFIG SET
+    # reaches the config without knowing the connection (documented)
+    Option("enable-protected-configs", "enum", "no", mutable=False, choices=("no", "yes", "local")),
 ]}
 
 # Directives that configure something other than one option's value: read from
@@ -212,6 +244,9 @@ class Config:
             if not o.mutable:
                 raise ConfigError(f"CONFIG SET failed (possibly related to argument "
                                   f"'{name}') - can't set immutable config")
+            if o.protected and self.enable_protected_configs == "no":
+                raise ConfigError(f"CONFIG SET failed (possibly related to argument "
+                                  f"'{name}') - can't set protected config")
         values = []
         for (name, value), o in zip(pairs, opts):
             try:
@@ -268,6 +303,8 @@ class Config:
         if o.kind == "special":       # client-output-buffer-limit: validate, keep text
             _parse_output_limits(value)
             return value
+        if o.kind == "percentiles":
+            return _parse_percentiles(value)
         return value
 
     def get(self, name: str) -> str:
@@ -275,6 +312,8 @@ class Config:
         v = getattr(self, o.attr)
         if o.kind == "bool":
             return "yes" if v else "no"
+        if o.kind == "percentiles":
+            return " ".join(_fmt_double(p) for p in v)
         if o.kind == "special":
             limits = _parse_output_limits(v)
             full = {"normal": (0, 0, 0), "slave": (268435456, 67108864, 60),

@@ -509,3 +509,20 @@ def test_slowlog_entries_name_the_client_that_sent_the_command(r):
     entry = next(e for e in raw(r, "SLOWLOG", "GET", "-1") if e[3][:2] == [b"SET", b"who"])
     me = r.client_info()
     assert entry[4] == me["addr"].encode() and entry[5] == b"slowpoke"
+
+
+def test_config_set_of_protected_configs_is_refused_like_redis(r, rr):
+    for name in ("dir", "dbfilename"):
+        errs = []
+        for c in (r, rr):
+            with pytest.raises(redis.ResponseError) as e:
+                c.config_set(name, "/tmp" if name == "dir" else "x.rdb")
+            errs.append(str(e.value))
+        assert errs[0] == errs[1]
+
+
+def test_protected_configs_can_be_set_once_enabled(shardis_factory, tmp_path):
+    s = shardis_factory("--set", "enable-protected-configs=yes")
+    c = s.client()
+    assert c.config_set("dir", str(tmp_path)) is True
+    assert c.config_get("dir")["dir"] == str(tmp_path)
