@@ -65,6 +65,23 @@ def _aof_post(aof, batch):
 
 log = logging.getLogger("shardis.shard")
 
+
+def count_error(stats: dict, reply: bytes) -> None:
+    """INFO errorstats (Redis's afterErrorReply): an error reply counts under
+    its code, the first word when a space ends it within 32 bytes of the
+    ``-``; else under ERR (a bare ``-ERR``)."""
+    sp = reply.find(b" ", 0, 31)
+    code = bytes(reply[:sp]) if sp > 0 else b"ERR"
+    stats[code] = stats.get(code, 0) + 1
+
+
+def _latency_sample(shard, event, dt_ns):
+    # the latency monitor (server/commands/latency.py), bound on first use
+    global _latency_sample
+    from server.commands.latency import shard_sample
+    _latency_sample = shard_sample
+    return shard_sample(shard, event, dt_ns)
+
 # Active expiry: at most this many keys per database per tick (100 ms), so a
 # mass expiry never stalls the shard for long (Redis bounds its cycle by time).
 EXPIRE_BUDGET = 2000
@@ -133,6 +150,18 @@ class ShardActor(pykka.ThreadingActor):
         self.cmdstats: dict = {}
         self.slowlog_threshold_ns = 10_000_000
         self.slow: list = []   # (start_unix_us, duration_us, argv) recent slow commands
+        # Latency monitor events of this shard (server/commands/latency.py)
+        # and its threshold (0: off); ``slow_ns`` is the smaller of the two
+        # thresholds, so the hot path compares one number.  ``lat_track``:
+        # latency-tracking.
+        self.latency: dict = {}
+        self.latency_threshold_ns = 0
+        self.slow_ns = self.slowlog_threshold_ns
+        self.lat_track = True
+        # per-handler latency histograms: bucket i counts calls under 2**i us
+        self.cmdhist: dict = {}
+        # INFO errorstats: error code -> count, counted on the failure path
+        self.errstats: dict = {}
         # Cross-shard transactions: while ``held_by`` is a Tx, only messages
         # tagged with it run; all others wait in ``backlog`` in arrival order.
         self.held_by = None
@@ -262,6 +291,9 @@ class ShardActor(pykka.ThreadingActor):
         replies = []
         raws = None
         cmdstats = self.cmdstats
+        cmdhist = self.cmdhist
+        track = self.lat_track
+        slow_ns = self.slow_ns      # min(slowlog, latency monitor) thresholds
         clock = time.perf_counter_ns
         t = clock()
         trace = batch.trace
@@ -280,11 +312,15 @@ class ShardActor(pykka.ThreadingActor):
             except CommandError as e:
                 v = e.reply
                 failed = 1
+                if sink is None:    # a hop's or part's error counts where it is replied
+                    count_error(self.errstats, v)
             except Exception as e:  # noqa: BLE001
                 log.exception("shard %d: %r failed", self.index, argv[:1])
                 self.stats.errors += 1
                 failed = 1
                 v = Err(b"ERR internal error: " + repr(e).encode()[:200])
+                if sink is None:
+                    count_error(self.errstats, v)
             if self.notify_flags or self.tracking or self.bcast:
                 _after_command(self, db, fn, argv, v)
             if ready and self.held_by is None:
@@ -304,8 +340,13 @@ class ShardActor(pykka.ThreadingActor):
             cs[0] += 1
             cs[1] += dt
             cs[2] += failed
-            if dt >= self.slowlog_threshold_ns:
-                self._slow(argv, dt, batch.owner)
+            if track:
+                h = cmdhist.get(fn)
+                if h is None:
+                    h = cmdhist[fn] = [0] * 64
+                h[(dt // 1000).bit_length()] += 1
+            if dt >= slow_ns:
+                self._slow_path(fn, argv, dt, batch.owner)
             if sink is None:
                 if type(v) is bytes and len(v) >= BIG_BULK:
                     replies.append(BigBulk(v))   # written by reference, no copy
@@ -348,6 +389,20 @@ class ShardActor(pykka.ThreadingActor):
         if ids or self.bcast:
             self.invalidations.append((key, ids))
 
+    def update_slow_ns(self) -> None:
+        lat = self.latency_threshold_ns
+        self.slow_ns = min(self.slowlog_threshold_ns, lat) if lat else self.slowlog_threshold_ns
+
+    def _slow_path(self, fn, argv, dt_ns: int, owner) -> None:
+        """A command over the slowlog or the latency monitor threshold."""
+        if dt_ns >= self.slowlog_threshold_ns:
+            self._slow(argv, dt_ns, owner)
+        lat = self.latency_threshold_ns
+        if lat and dt_ns >= lat:
+            spec = getattr(fn, "spec", None)
+            fast = spec is not None and "fast" in spec.flags
+            _latency_sample(self, "fast-command" if fast else "command", dt_ns)
+
     def _slow(self, argv, dt_ns: int, owner=None) -> None:
         # ``owner`` (the connection) is only kept, never read here: the loop
         # reads its address and name when SLOWLOG GET asks
@@ -357,6 +412,12 @@ class ShardActor(pykka.ThreadingActor):
 
     def _expire_cycle(self) -> None:
         now = self.now_ms
+        t0 = time.perf_counter_ns()
         for db in self.dbs:
             if db._heap and db._heap[0][0] <= now:
                 db.expire_cycle(now, EXPIRE_BUDGET)
+        lat = self.latency_threshold_ns
+        if lat:     # activeExpireCycle's "expire-cycle" latency event
+            dt = time.perf_counter_ns() - t0
+            if dt >= lat:
+                _latency_sample(self, "expire-cycle", dt)

@@ -94,6 +94,23 @@ def unknown_command_error(argv: list[bytes]) -> Err:
     return Err(b"ERR unknown command '%b', with args beginning with: %b" % (argv[0][:128], args))
 
 
+def count_error(server, reply) -> None:
+    """INFO errorstats for an error replied from the loop (Redis's
+    afterErrorReply); bound on first use (server/commands/latency.py)."""
+    global count_error
+    from .commands.latency import count_loop_error
+    count_error = count_loop_error
+    count_loop_error(server, reply)
+
+
+def _loop_latency(server, spec, dt_ns) -> None:
+    # latency histogram and monitor of loop-run commands, bound on first use
+    global _loop_latency
+    from .commands.latency import loop_command_time
+    _loop_latency = loop_command_time
+    loop_command_time(server, spec, dt_ns)
+
+
 def arity_error(name: str) -> Err:
     return Err(b"ERR wrong number of arguments for '%s' command" % name.encode())
 
@@ -305,7 +322,9 @@ class Client(asyncio.Protocol):
 
     def protocol_error(self, msg: str):
         self.send_batches()
-        self.seq.entries.append(encode(Err(b"ERR Protocol error: " + msg.encode())))
+        err = Err(b"ERR Protocol error: " + msg.encode())
+        count_error(self.server, err)
+        self.seq.entries.append(encode(err))
         self.closing = True
         self.parked.clear()
         if self.transport is not None:
@@ -319,30 +338,38 @@ class Client(asyncio.Protocol):
             self.server.stats.rejected += 1
             if self.multi is not None:
                 self.multi_error = True
-            return self.seq.entries.append(encode(unknown_command_error(argv)))
+            err = unknown_command_error(argv)
+            count_error(self.server, err)
+            return self.seq.entries.append(encode(err))
         n = len(argv)
         a = spec.arity
         if n != a and (a >= 0 or n < -a):
             spec_reject(spec)
             if self.multi is not None:
                 self.multi_error = True
-            return self.seq.entries.append(encode(arity_error(spec.name)))
+            err = arity_error(spec.name)
+            count_error(self.server, err)
+            return self.seq.entries.append(encode(err))
         if spec.subcommands and n > 1:
             # (a bare container allowed by its arity, like COMMAND, runs the
             # parent handler)
             sub = spec.subcommands.get(argv[1].lower())
             if sub is None:
-                spec_reject(spec)
+                # no command was found: Redis counts no rejected call for
+                # the container, only the error
                 if self.multi is not None:
                     self.multi_error = True
-                return self.seq.entries.append(encode(Err(
-                    b"ERR unknown subcommand '%b'. Try %b HELP."
-                    % (argv[1][:128], spec.name.upper().encode()))))
+                err = Err(b"ERR unknown subcommand '%b'. Try %b HELP."
+                          % (argv[1][:128], spec.name.upper().encode()))
+                count_error(self.server, err)
+                return self.seq.entries.append(encode(err))
             if not sub.arity_ok(n):
                 spec_reject(sub)
                 if self.multi is not None:
                     self.multi_error = True
-                return self.seq.entries.append(encode(arity_error(sub.name)))
+                err = arity_error(sub.name)
+                count_error(self.server, err)
+                return self.seq.entries.append(encode(err))
             spec = sub
         if self.guarded:
             # authentication / ACL (server.guard, installed by server/acl.py):
@@ -351,14 +378,20 @@ class Client(asyncio.Protocol):
             if err is not None:
                 if self.multi is not None:
                     self.multi_error = True
+                if type(err) is Err:        # rejectCommand: NOAUTH, NOPERM...
+                    spec_reject(spec)
+                    count_error(self.server, err)
                 return self.seq.entries.append(encode(err, self.proto))
         if self.sub_mode and self.proto == 2 and spec.name == "ping" and len(argv) <= 2:
             # RESP2 subscribed mode: PING answers like a pub/sub message
             return self.seq.entries.append(encode([b"pong", argv[1] if len(argv) > 1 else b""]))
         if self.sub_mode and self.proto == 2 and spec.name.split("|")[0] not in _SUB_ALLOWED:
-            return self.seq.entries.append(encode(Err(
+            err = Err(
                 b"ERR Can't execute '%b': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET"
-                b" are allowed in this context" % spec.bname)))
+                b" are allowed in this context" % spec.bname)
+            spec_reject(spec)
+            count_error(self.server, err)
+            return self.seq.entries.append(encode(err))
         if self.multi is not None and spec.name not in _MULTI_NAMES:
             return self.queue_multi(spec, argv)
         n_entries = len(self.seq.entries)
@@ -368,12 +401,15 @@ class Client(asyncio.Protocol):
             # raised while routing (e.g. a fan-out checking its arguments)
             spec.stats[2] += 1
             if len(self.seq.entries) == n_entries:
+                count_error(self.server, e.reply)
                 self.seq.entries.append(encode(e.reply, self.proto))
         except Exception as e:  # noqa: BLE001 - a bug becomes an error reply, never a dead connection
             log.exception("dispatch of %r failed", argv[:1])
             if len(self.seq.entries) == n_entries:
-                self.seq.entries.append(encode(Err(
-                    b"ERR internal error: " + repr(e).encode()[:200]), self.proto))
+                spec.stats[2] += 1
+                err = Err(b"ERR internal error: " + repr(e).encode()[:200])
+                count_error(self.server, err)
+                self.seq.entries.append(encode(err, self.proto))
         if self.tracking is not None or spec.name in _FLUSHES:
             # CLIENT TRACKING: remember the keys read, the one-shot CLIENT
             # CACHING flag, flush invalidations (server/tracking.py)
@@ -408,9 +444,11 @@ class Client(asyncio.Protocol):
             try:
                 v = spec.handler(self, argv)
             except CommandError as e:
-                spec.stats[2] += 1
                 v = e.reply
-            if type(v) is CoroutineType:
+            if type(v) is Err:
+                spec.stats[2] += 1
+                count_error(self.server, v)
+            elif type(v) is CoroutineType:
                 return self.run_barrier(v, spec, argv, t0)
             self.loop_time(spec, argv, t0)
             if v is not DEFERRED:
@@ -440,11 +478,18 @@ class Client(asyncio.Protocol):
 
     def fan_parts(self, parts, merge) -> Pending:
         """Send ``(shard, fn, argv)`` parts; one sequencer entry for the merge."""
-        p = Pending(len(parts), merge, self.proto)
+        p = Pending(len(parts), merge, self.proto, self._fan_done)
         for i, (s, fn, argv) in enumerate(parts):
             self.to_shard(s, fn, argv, p, i)
         self.seq.entries.append(p)
         return p
+
+    def _fan_done(self, p: Pending) -> None:
+        # a merged reply that is an error: the parts' errors were not counted
+        # on the shards (they may be several), the one reply is counted here
+        r = p.reply
+        if r[:1] == b"-":
+            count_error(self.server, r[1:])
 
     def fan_all(self, fn, argv, merge) -> Pending:
         return self.fan_parts([(s, fn, argv) for s in range(self.nshards)], merge)
@@ -458,8 +503,9 @@ class Client(asyncio.Protocol):
                 from .persistence.aof import record_loop   # logged once, as the command
                 coro = record_loop(self, argv, coro)
             return self.run_tx(self.shards_of(keys), coro)
-        self.seq.entries.append(encode(Err(
-            b"CROSSSLOT Keys in request don't hash to the same slot"), self.proto))
+        err = Err(b"CROSSSLOT Keys in request don't hash to the same slot")
+        count_error(self.server, err)
+        self.seq.entries.append(encode(err, self.proto))
 
     # -- coordinators -------------------------------------------------------
     def hop(self, s: int, fn, argv, db: int | None = None) -> asyncio.Future:
@@ -501,9 +547,9 @@ class Client(asyncio.Protocol):
         task = self.server.loop.create_task(coro)
         if spec is not None and "blocking" not in spec.flags:
             task.add_done_callback(lambda t, p=p: (self.loop_time(spec, argv, t0),
-                                                   self._barrier_done(t, p)))
+                                                   self._barrier_done(t, p, spec)))
         else:
-            task.add_done_callback(lambda t, p=p: self._barrier_done(t, p))
+            task.add_done_callback(lambda t, p=p: self._barrier_done(t, p, spec))
 
     def loop_time(self, spec, argv, t0: int) -> None:
         """Account a loop-run command's time like the shards do theirs."""
@@ -511,8 +557,9 @@ class Client(asyncio.Protocol):
         spec.stats[1] += dt // 1000
         if dt >= self.server.slowlog_threshold_ns:
             self.server.log_slow(argv, dt, self)
+        _loop_latency(self.server, spec, dt)
 
-    def _barrier_done(self, task, p: Pending) -> None:
+    def _barrier_done(self, task, p: Pending, spec=None) -> None:
         self.barrier -= 1
         if task.cancelled():
             v = Err(b"ERR command cancelled")
@@ -525,6 +572,16 @@ class Client(asyncio.Protocol):
             else:
                 log.error("coordinator failed", exc_info=exc)
                 v = Err(b"ERR internal error: " + repr(exc).encode()[:200])
+        if type(v) is Err:
+            # a coordinator's reply (its hops' errors were not counted on
+            # the shards); with spec, the command failed
+            count_error(self.server, v)
+            if spec is not None:
+                spec.stats[2] += 1
+        elif spec is not None and type(v) is list and spec.name == "exec":
+            for x in v:     # each error inside EXEC's reply is an error reply
+                if type(x) is Err:
+                    count_error(self.server, x)
         if v is not DEFERRED:
             p.resolve(v)
         if self.closed:
@@ -544,7 +601,10 @@ class Client(asyncio.Protocol):
     def queue_multi(self, spec, argv) -> None:
         if spec.flags and ("no_multi" in spec.flags or "nomulti" in spec.flags):
             self.multi_error = True
-            return self.reply_now(Err(b"ERR Command not allowed inside a transaction"))
+            spec_reject(spec)
+            err = Err(b"ERR Command not allowed inside a transaction")
+            count_error(self.server, err)
+            return self.reply_now(err)
         self.multi.append((spec, argv))
         self.seq.entries.append(Raw(b"+QUEUED\r\n"))
 

@@ -23,6 +23,7 @@ from server.config import CONFIG_OPTIONS, ConfigError, rewrite_config_file
 from server.protocol import OK, CommandError, Raw, Status, Verbatim
 from server.table import TABLE, Route, command, subcommand
 
+from . import latency
 from .introspection import help_reply
 from .util import SYNTAX, parse_int
 
@@ -189,6 +190,8 @@ async def build_info(conn, sections: list[str]) -> str:
     snaps = [x for x in await asyncio.gather(
         *[server.call_shard(i, _shard_snapshot) for i in range(len(server.shards))],
         return_exceptions=True) if isinstance(x, dict)]
+    errors = (await latency.merged_errors(server)
+              if "stats" in sections or "errorstats" in sections else {})
     now = time.time()
     parts = []
     for sec in sections:
@@ -248,7 +251,6 @@ async def build_info(conn, sections: list[str]) -> str:
             if len(samples) >= 2:
                 (t0, c0), (t1, c1) = samples[-min(len(samples), 10)], samples[-1]
                 ops = int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
-            cmdstats = _merged_cmdstats(snaps)
             ps = server.extensions.get("pubsub")
             parts.append(_lines("Stats", [
                 ("total_connections_received", st.connections_received),
@@ -266,8 +268,7 @@ async def build_info(conn, sections: list[str]) -> str:
                 ("pubsub_channels", len(ps.channels) if ps else 0),
                 ("pubsub_patterns", len(ps.patterns) if ps else 0),
                 ("pubsubshard_channels", len(ps.shard_channels) if ps else 0),
-                ("total_error_replies",
-                 sum(e[3] + e[2] for e in cmdstats.values()) + st.rejected),
+                ("total_error_replies", sum(errors.values())),
                 ("client_output_buffer_limit_disconnections", st.output_limit_kills)]))
         elif sec == "replication":
             parts.append(_lines("Replication", [
@@ -295,14 +296,14 @@ async def build_info(conn, sections: list[str]) -> str:
                                f"rejected_calls={rejected},failed_calls={failed}"))
             parts.append(_lines("Commandstats", fields))
         elif sec == "errorstats":
-            # Error replies are counted per command, not per error code (the
-            # shards do not report the prefix): all of them are listed as ERR.
-            total = sum(e[3] + e[2] for e in _merged_cmdstats(snaps).values())
-            total += server.stats.rejected
-            parts.append(_lines("Errorstats", [("errorstat_ERR", f"count={total}")]
-                                if total else []))
+            # error replies by code, counted where produced (commands/latency.py)
+            parts.append(_lines("Errorstats", [(f"errorstat_{code}", f"count={n}")
+                                               for code, n in errors.items()]))
         elif sec == "latencystats":
-            parts.append("# Latencystats\r\n")
+            # percentiles estimated from power-of-two buckets (commands/latency.py)
+            hists = await latency.merged_histograms(server)
+            parts.append(_lines("Latencystats", latency.percentile_fields(
+                hists, cfg.latency_tracking_info_percentiles)))
         elif sec == "cluster":
             parts.append(_lines("Cluster", [("cluster_enabled", 0)]))
         elif sec == "keyspace":
@@ -388,6 +389,8 @@ def apply_config(server, name: str) -> None:
         server.slowlog_threshold_ns = ns
         for s in range(len(server.shards)):
             server.call_shard(s, _set_slowlog_threshold, ns)
+    elif name in ("latency-monitor-threshold", "latency-tracking"):
+        latency.apply(server)           # loop and shards (commands/latency.py)
     elif name == "requirepass":
         from server.acl import apply_auth_config
         apply_auth_config(server)       # the default user's password (server/acl.py)
@@ -416,6 +419,7 @@ def apply_config(server, name: str) -> None:
 
 def _set_slowlog_threshold(shard, ns):
     shard.slowlog_threshold_ns = ns
+    shard.update_slow_ns()
     return None
 
 
@@ -425,6 +429,7 @@ def _set_slowlog_threshold(shard, ns):
 async def cmd_config_resetstat(conn, argv):
     server = conn.server
     await server.call_all(_reset_shard_stats)
+    await latency.reset_stats(server)      # errorstats, loop histograms
     for spec in TABLE.values():
         for s in (spec, *spec.subcommands.values()):
             s.stats[:] = [0, 0, 0, 0]
