@@ -77,6 +77,7 @@ class Server:
         # client-output-buffer-limit per class: (hard, soft, soft_seconds) bytes
         self.output_limits = {"normal": (0, 0, 0), "pubsub": (32 << 20, 8 << 20, 60)}
         self.limit_normal = False    # the normal class has a limit (apply_config)
+        self.over_soft: set = set()  # clients over their soft output limit (cron-checked)
         self.tracer = Tracer(every=1000)
         self.extensions: dict = {}   # per-feature loop-owned state (pubsub, dashboard...)
         self.aof = None              # server/persistence/aof.AOF while appendonly is on
@@ -145,6 +146,11 @@ class Server:
         s.append((now, self.total_commands()))
         if len(s) > 64:
             del s[:32]
+        for c in list(self.over_soft):   # clientsCron's output-buffer check
+            if c.closed or c.closing:
+                self.over_soft.discard(c)
+            else:
+                c.check_output_limits()
         if self.config.timeout:
             # clientsCronHandleTimeout: idle clients are closed, except blocked
             # ones (their own timeout applies) and subscribers (they only read)

@@ -638,8 +638,10 @@ class Client(asyncio.Protocol):
         """client-output-buffer-limit (hard/soft/seconds) of this client's
         class: ``pubsub`` while subscribed, else ``normal``.  Like Redis's
         checkClientOutputBufferLimits it runs when output is added (a push, a
-        flush), so a soft limit closes the client at the first output after
-        it has been over the soft limit for more than soft_seconds."""
+        flush) and, for clients over their soft limit (``server.over_soft``),
+        from the server's cron (`Server._tick`), so a client that is paused
+        for backpressure and gets no new output is still closed once it has
+        been over the soft limit for more than soft_seconds."""
         limits = self.server.output_limits.get("pubsub" if self.sub_mode else "normal")
         if not limits or not (limits[0] or limits[1]):
             return
@@ -653,12 +655,15 @@ class Client(asyncio.Protocol):
         if soft and pending > soft:
             if self.soft_limit_since is None:
                 self.soft_limit_since = now
+                self.server.over_soft.add(self)
             elif now - self.soft_limit_since > secs:
                 return self._kill_for_output(pending)
-        else:
+        elif self.soft_limit_since is not None:
             self.soft_limit_since = None
+            self.server.over_soft.discard(self)
 
     def _kill_for_output(self, pending: int) -> None:
+        self.server.over_soft.discard(self)
         log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits "
                     "(%d bytes pending)", self.id, self.addr, pending)
         self.server.stats.output_limit_kills += 1
