@@ -189,6 +189,7 @@ class ShardActor(pykka.ThreadingActor):
         self.tracking: dict = {}
         self.bcast: dict = {}
         self.invalidations: list = []
+        self.writer = None      # owner of the running batch (only compared, for NOLOOP)
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
@@ -287,6 +288,7 @@ class ShardActor(pykka.ThreadingActor):
 
     def _run_batch(self, batch: Batch) -> None:
         db = self.dbs[batch.db]
+        self.writer = batch.owner
         proto = batch.proto
         replies = []
         raws = None
@@ -387,7 +389,7 @@ class ShardActor(pykka.ThreadingActor):
         BCAST clients with a matching prefix get an invalidation."""
         ids = self.tracking.pop(key, None) if self.tracking else None
         if ids or self.bcast:
-            self.invalidations.append((key, ids))
+            self.invalidations.append((key, ids, self.writer))
 
     def update_slow_ns(self) -> None:
         lat = self.latency_threshold_ns

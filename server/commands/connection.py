@@ -558,6 +558,10 @@ def cmd_client_unpause(conn, argv):
 
 _CLIENT_HELP = [
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -598,6 +602,11 @@ _CLIENT_HELP = [
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
@@ -611,3 +620,40 @@ _CLIENT_HELP = [
             summary="Returns helpful text about the different subcommands.", acl=_ACL_CONN)
 def cmd_client_help(conn, argv):
     return [Status(x.encode()) for x in _CLIENT_HELP]
+
+
+# ------------------------------------------------------------------ CLIENT TRACKING
+# (server/tracking.py holds the state and the invalidation machinery)
+
+@subcommand("client", "tracking", -3, flags=_CLIENT_FLAGS, since="6.0.0",
+            summary="Enable or disable server assisted client side caching support",
+            syntax="ON | OFF [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] "
+                   "[BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+            complexity="O(1). Some options may introduce additional complexity.",
+            acl=_ACL_CONN)
+def cmd_client_tracking(conn, argv):
+    from server.tracking import client_tracking
+    return client_tracking(conn, argv)
+
+
+@subcommand("client", "caching", 3, flags=_CLIENT_FLAGS, since="6.0.0",
+            summary="Instructs the server about tracking or not keys in the next request",
+            syntax="YES | NO", acl=_ACL_CONN)
+def cmd_client_caching(conn, argv):
+    from server.tracking import client_caching
+    return client_caching(conn, argv)
+
+
+@subcommand("client", "getredir", 2, flags=_CLIENT_FLAGS, since="6.0.0",
+            summary="Get tracking notifications redirection client ID if any", acl=_ACL_CONN)
+def cmd_client_getredir(conn, argv):
+    from server.tracking import client_getredir
+    return client_getredir(conn, argv)
+
+
+@subcommand("client", "trackinginfo", 2, flags=_CLIENT_FLAGS, since="6.2.0",
+            summary="Return information about server assisted client side caching for the "
+                    "current connection", acl=_ACL_CONN)
+def cmd_client_trackinginfo(conn, argv):
+    from server.tracking import client_trackinginfo
+    return client_trackinginfo(conn, argv)

@@ -1,0 +1,228 @@
+"""CLIENT TRACKING: differential against redis-server 7.0, plus redis-py's
+client-side cache on a RESP3 connection."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+
+from conftest import raw_command
+
+
+def after_hello(data: bytes) -> bytes:
+    # HELLO's map names the server, its version and the client id: compare
+    # what follows it (HELLO is the first command of these scripts)
+    i = data.index(b"$7\r\nmodules\r\n*0\r\n") + len(b"$7\r\nmodules\r\n*0\r\n")
+    return data[i:]
+
+
+def same_script(shardis, real_redis, script: bytes, hello=True):
+    for s in (shardis, real_redis):
+        raw_command(s.port, b"FLUSHALL\r\n", expect=5)
+    want = raw_command(real_redis.port, script, timeout=0.6)
+    got = raw_command(shardis.port, script, timeout=0.6)
+    if hello:
+        want, got = after_hello(want), after_hello(got)
+    assert got == want
+    return got
+
+
+def test_tracking_options_and_errors_match_redis(shardis, real_redis):
+    same_script(shardis, real_redis, (
+        b"HELLO 3\r\nCLIENT TRACKINGINFO\r\nCLIENT GETREDIR\r\nCLIENT CACHING yes\r\n"
+        b"CLIENT TRACKING on OPTIN\r\nCLIENT CACHING yes\r\nCLIENT TRACKINGINFO\r\n"
+        b"CLIENT CACHING no\r\nCLIENT TRACKING on PREFIX a\r\nCLIENT TRACKING on REDIRECT 99999\r\n"
+        b"CLIENT TRACKING on REDIRECT x\r\nCLIENT TRACKING maybe\r\nCLIENT TRACKING on FOO\r\n"
+        b"CLIENT TRACKING on OPTIN OPTOUT\r\nCLIENT TRACKING on BCAST OPTIN\r\n"
+        b"CLIENT TRACKING on OPTOUT\r\nCLIENT TRACKING on BCAST\r\nCLIENT TRACKING off\r\n"
+        b"CLIENT CACHING yes\r\nCLIENT TRACKING\r\nCLIENT CACHING maybe\r\nCLIENT GETREDIR\r\n"
+        b"CLIENT TRACKING on BCAST PREFIX a PREFIX b NOLOOP\r\nCLIENT TRACKINGINFO\r\n"
+        b"CLIENT TRACKING on BCAST PREFIX ab\r\nCLIENT TRACKING on BCAST PREFIX c PREFIX cd\r\n"
+        b"CLIENT TRACKING off\r\nCLIENT TRACKING on OPTOUT NOLOOP\r\nCLIENT CACHING no\r\n"
+        b"CLIENT TRACKINGINFO\r\nGET x\r\nCLIENT TRACKINGINFO\r\n"))
+
+
+def test_trackinginfo_in_resp2_is_a_flat_array(shardis, real_redis):
+    same_script(shardis, real_redis, b"CLIENT TRACKINGINFO\r\nCLIENT TRACKING on\r\n"
+                b"CLIENT TRACKINGINFO\r\nCLIENT GETREDIR\r\n", hello=False)
+
+
+class Conn:
+    """A raw connection: send one command, keep everything that arrives."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.out = b""
+
+    def cmd(self, line: bytes) -> None:
+        self.s.sendall(line + b"\r\n")
+        self.settle()
+
+    def settle(self, quiet: float = 0.08) -> None:
+        self.s.settimeout(quiet)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return
+            if not chunk:
+                return
+            self.out += chunk
+
+    def close(self):
+        self.s.close()
+
+
+def run_clients(server, steps, names=("c", "w")) -> dict:
+    """Run ``(client name, command)`` steps one at a time on fresh
+    connections; return everything each connection received (after HELLO
+    for those that sent one as their first command)."""
+    raw_command(server.port, b"FLUSHALL\r\n", expect=5)
+    conns = {n: Conn(server.port) for n in names}
+    ids = {}
+    for n, c in conns.items():
+        c.cmd(b"CLIENT ID")
+        ids[n] = c.out[1:].split(b"\r")[0]
+        c.out = b""
+    for name, line in steps:
+        for n in names:                 # another connection's CLIENT ID
+            line = line.replace(b"{id:%b}" % n.encode(), ids[n])
+        conns[name].cmd(line)
+        for c in conns.values():
+            c.settle(0.02)
+    out = {}
+    for n, c in conns.items():
+        c.settle()
+        data = c.out
+        out[n] = after_hello(data) if data.startswith(b"%7") else data
+        c.close()
+    return out
+
+
+def same_clients(shardis, real_redis, steps, names=("c", "w")):
+    want = run_clients(real_redis, steps, names)
+    got = run_clients(shardis, steps, names)
+    assert got == want
+    return got
+
+
+def test_resp3_reader_is_invalidated_once_after_its_own_write_reply(shardis, real_redis):
+    got = same_clients(shardis, real_redis, [("c", x) for x in (
+        b"HELLO 3", b"CLIENT TRACKING on", b"GET k", b"SET k 1", b"SET k 2", b"GET k",
+        b"DEL k", b"MGET k k2", b"SET k2 x", b"FLUSHALL", b"PING")], names=("c",))
+    assert b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n" in got["c"]
+
+
+STEPS = {
+    "default": [],
+    "optin": [b"CLIENT TRACKING on OPTIN"],
+    "optout": [b"CLIENT TRACKING on OPTOUT"],
+    "noloop": [b"CLIENT TRACKING on NOLOOP"],
+}
+
+
+@pytest.mark.parametrize("mode", sorted(STEPS))
+def test_other_clients_writes_invalidate_a_reader_like_redis(shardis, real_redis, mode):
+    on = STEPS[mode] or [b"CLIENT TRACKING on"]
+    steps = [("w", b"MSET a 1 b 2 c 3"), ("c", b"HELLO 3"), *[("c", x) for x in on]]
+    if mode == "optin":
+        steps.append(("c", b"CLIENT CACHING yes"))
+    steps.append(("c", b"GET a"))
+    if mode == "optout":
+        steps.append(("c", b"CLIENT CACHING no"))
+    steps += [("c", b"GET b"), ("c", b"GET c"), ("c", b"SET c mine"), ("w", b"SET a x"),
+              ("w", b"SET b x"), ("w", b"SET a y"), ("w", b"DEL c"), ("w", b"LPUSH a2 x"),
+              ("c", b"LRANGE a2 0 -1"), ("w", b"RPUSH a2 y"), ("w", b"EXPIRE a2 100"),
+              ("c", b"PING")]
+    same_clients(shardis, real_redis, steps)
+
+
+def test_bcast_prefixes_get_every_matching_key(shardis, real_redis):
+    got = same_clients(shardis, real_redis, [
+        ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on BCAST PREFIX user: PREFIX obj:"),
+        ("w", b"SET user:1 a"), ("w", b"SET other b"), ("w", b"SET obj:9 c"),
+        ("w", b"DEL user:1"), ("c", b"SET user:2 mine"), ("c", b"PING")])
+    assert got["c"].count(b"invalidate") == 4
+
+
+def test_bcast_noloop_skips_the_clients_own_writes(shardis, real_redis):
+    same_clients(shardis, real_redis, [
+        ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on BCAST NOLOOP"),
+        ("w", b"SET x 1"), ("c", b"SET y 1"), ("c", b"PING")])
+
+
+def test_resp2_redirect_sends_invalidate_messages_to_a_subscribed_client(shardis, real_redis):
+    got = same_clients(shardis, real_redis, [
+        ("s", b"SUBSCRIBE __redis__:invalidate"),
+        ("c", b"CLIENT TRACKING on REDIRECT {id:s}"), ("c", b"GET k"), ("w", b"SET k v"), ("c", b"GET k"), ("w", b"FLUSHALL"),
+        ("c", b"PING")], names=("s", "c", "w"))
+    assert b"__redis__:invalidate" in got["s"]
+
+
+def test_resp3_redirect_to_a_resp3_client_gets_pushes(shardis, real_redis):
+    same_clients(shardis, real_redis, [
+        ("s", b"HELLO 3"), ("c", b"CLIENT TRACKING on REDIRECT {id:s}"),
+        ("c", b"GET k"), ("w", b"SET k v"), ("s", b"PING")], names=("s", "c", "w"))
+
+
+def test_flushall_invalidates_every_tracking_client_with_a_null(shardis, real_redis):
+    same_clients(shardis, real_redis, [
+        ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on"), ("w", b"FLUSHALL"),
+        ("w", b"FLUSHDB"), ("c", b"PING")])
+
+
+def test_redis_py_client_side_cache_needs_a_server_newer_than_7_0(shardis, real_redis):
+    """redis-py 8's client-side cache refuses servers older than 7.4; Shardis
+    reports Redis 7.0.15 like the server it implements, so redis-py declines
+    it exactly as it declines redis-server 7.0 (the tracking protocol that
+    cache would use is tested byte for byte above)."""
+    from redis.cache import CacheConfig
+    for server in (shardis, real_redis):
+        c = redis.Redis(port=server.port, protocol=3, cache_config=CacheConfig())
+        with pytest.raises(redis.ConnectionError, match="Redis 7.4 or later"):
+            c.get("x")
+        c.close()
+
+
+def test_getredir_and_trackinginfo_name_the_redirection_target(r):
+    target = r.client_id()
+    c = redis.Redis(port=r.connection_pool.connection_kwargs["port"], single_connection_client=True)
+    assert c.execute_command("CLIENT", "GETREDIR") == -1
+    c.execute_command("CLIENT", "TRACKING", "ON", "REDIRECT", target)
+    assert c.execute_command("CLIENT", "GETREDIR") == target
+    info = c.execute_command("CLIENT", "TRACKINGINFO")
+    assert {k.decode() if isinstance(k, bytes) else k: v for k, v in info.items()}[
+        "redirect"] == target
+    c.execute_command("CLIENT", "TRACKING", "OFF")
+    assert c.execute_command("CLIENT", "GETREDIR") == -1
+    c.close()
+
+
+def test_a_broken_redirection_is_reported_to_a_resp3_client(shardis, real_redis):
+    # the target disconnects; the next invalidation tells the tracking client
+    outs = []
+    for server in (real_redis, shardis):
+        raw_command(server.port, b"FLUSHALL\r\n", expect=5)
+        t = Conn(server.port)
+        t.cmd(b"CLIENT ID")
+        tid = t.out[1:].split(b"\r")[0]
+        c = Conn(server.port)
+        c.cmd(b"HELLO 3")
+        c.out = b""
+        c.cmd(b"CLIENT TRACKING on REDIRECT " + tid)
+        c.cmd(b"GET k")
+        t.close()
+        time.sleep(0.1)
+        w = Conn(server.port)
+        w.cmd(b"SET k 1")
+        c.cmd(b"CLIENT TRACKINGINFO")
+        c.settle()
+        outs.append(c.out.replace(tid, b"ID"))
+        c.close()
+        w.close()
+    assert outs[1] == outs[0]
+    assert b"tracking-redir-broken" in outs[0]
