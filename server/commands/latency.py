@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from server.protocol import CommandError, Verbatim
+from server.protocol import CommandError, Raw, Verbatim, encode
 from server.table import TABLE, Route, command, subcommand
 
 from .introspection import help_reply
@@ -565,20 +565,25 @@ async def cmd_latency_reset(conn, argv):
                        "retrieved.", acl=_ADMIN_ACL)
 async def cmd_latency_histogram(conn, argv):
     hists = await merged_histograms(conn.server)
-    if len(argv) > 2:
-        # named commands (a container names all its subcommands with data);
-        # unknown names are skipped like Redis
+    if len(argv) == 2:
+        names = list(hists)
+    else:
+        # latencySpecificCommandsFillCDF: each name in turn (a container adds
+        # its subcommands with data); unknown names are skipped, a name
+        # given twice is replied twice, as Redis does
         names = []
         for a in argv[2:]:
             spec = _lookup_fullname(a)
             if spec is None:
                 continue
-            for s in (spec, *spec.subcommands.values()):
-                if s.name in hists and s.name not in names:
-                    names.append(s.name)
-        hists = {n: hists[n] for n in names}
-    return {name.encode(): {b"calls": sum(h), b"histogram_usec": cdf(h)}
-            for name, h in hists.items()}
+            names.extend(s.name for s in (spec, *spec.subcommands.values()) if s.name in hists)
+    # a map that may repeat a key: encoded here, not as a dict
+    proto = conn.proto
+    head = b"%%%d\r\n" % len(names) if proto == 3 else b"*%d\r\n" % (2 * len(names))
+    return Raw(head + b"".join(
+        encode(n.encode(), proto)
+        + encode({b"calls": sum(hists[n]), b"histogram_usec": cdf(hists[n])}, proto)
+        for n in names))
 
 
 def _lookup_fullname(a: bytes):
