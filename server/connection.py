@@ -260,13 +260,16 @@ class Client(asyncio.Protocol):
         nparsed = 0
         # Hot path, inlined: single-key shard commands (GET, SET, INCR, ...)
         # go straight into their shard's batch.  Everything else, and every
-        # request while a barrier/MULTI is active, takes execute().
+        # request while a barrier/MULTI/tracking is active, takes execute().
         fast = self.server.fast_table
         slots = self.slot_table
         batches = self.batches
         append_entry = self.seq.entries.append
         nfast = 0
         spec = None
+        # Only execute() changes what _slow_path() tests (a fast-path command
+        # merely joins a batch), so it is re-evaluated after each execute().
+        slow = self._slow_path()
         try:
             while True:
                 if nparsed >= limit:
@@ -277,12 +280,12 @@ class Client(asyncio.Protocol):
                 if argv is None:
                     break
                 nparsed += 1
-                if (self.barrier or self.parked or self.multi is not None or self.sub_mode
-                        or self.guarded):
+                if slow:
                     if self.barrier or self.parked:
                         self.parked.append(argv)
                     else:
                         self.execute(argv)
+                        slow = self._slow_path()
                     continue
                 spec = fast.get(argv[0])
                 if spec is not None:
@@ -305,6 +308,7 @@ class Client(asyncio.Protocol):
                 self.execute(argv)
                 if self.closing:
                     break
+                slow = self._slow_path()
         except ProtocolError as e:
             self.protocol_error(str(e))
         if nfast:
@@ -319,6 +323,11 @@ class Client(asyncio.Protocol):
             self._maybe_continue()
         elif len(self.seq) > MAX_INFLIGHT:
             self._pause("inflight")
+
+    def _slow_path(self) -> bool:
+        """True while every request must take execute() (or be parked)."""
+        return bool(self.barrier or self.parked or self.multi is not None or self.sub_mode
+                    or self.guarded or self.tracking is not None)
 
     def protocol_error(self, msg: str):
         self.send_batches()
@@ -499,6 +508,9 @@ class Client(asyncio.Protocol):
             return self.fan_parts(*FANOUTS[spec.fanout](self, spec, argv))
         if spec.cross is not None:
             coro = spec.cross(self, argv)
+            if self.server.extensions.get("notify_flags"):
+                from .notify import notify_cross    # the command's keyspace events
+                coro = notify_cross(self, argv, coro)
             if self.server.aof is not None and "write" in spec.flags:
                 from .persistence.aof import record_loop   # logged once, as the command
                 coro = record_loop(self, argv, coro)
