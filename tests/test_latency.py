@@ -499,3 +499,36 @@ def test_startup_latency_monitor_threshold_reaches_the_shards(tmp_path_factory):
         assert b"command" in {e[0] for e in c.execute_command("LATENCY", "LATEST")}
     finally:
         srv.stop()
+
+
+def test_dashboard_api_latency_serves_the_same_events_and_error_counts(tmp_path_factory):
+    import json
+    import urllib.request
+    dport = free_port()
+    srv = start_shardis(tmp_path_factory, "--shards", "2", "--dashboard-port", str(dport))
+    try:
+        c = srv.client()
+        c.config_set("latency-monitor-threshold", 10)
+        c.execute_command("DEBUG", "SLEEP", "0.03")
+        reply(c, "LPUSH", "k")
+        c.set("s", "x")
+        reply(c, "LPUSH", "s", "v")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{dport}/api/latency",
+                                            timeout=2) as resp:
+                    body = json.loads(resp.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        latest = c.execute_command("LATENCY", "LATEST")
+        assert body["threshold_ms"] == 10
+        assert body["events"]["command"]["max_ms"] == latest[0][3]
+        assert body["events"]["command"]["samples"] == c.execute_command(
+            "LATENCY", "HISTORY", "command")
+        assert body["errorstats"] == {"ERR": 1, "WRONGTYPE": 1}
+    finally:
+        srv.stop()

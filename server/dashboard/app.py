@@ -329,6 +329,7 @@ class Dashboard:
         app.router.add_get("/api/history", self.api_history)
         app.router.add_get("/api/traces", self.api_traces)
         app.router.add_get("/api/slowlog", self.api_slowlog)
+        app.router.add_get("/api/latency", self.api_latency)
         app.router.add_get("/api/key", self.api_key)
         app.router.add_get("/api/keys", self.api_keys)
         app.router.add_get("/api/stream", self.api_stream)
@@ -597,6 +598,17 @@ class Dashboard:
         return _json({"threshold_us": None if not self.actor_objs[0] else
                       self.actor_objs[0].slowlog_threshold_ns // 1000,
                       "entries": self.slowlog})
+
+    async def api_latency(self, request):
+        # the numbers of LATENCY LATEST/HISTORY and INFO errorstats, merged
+        # from the shards and the loop (server/commands/latency.py)
+        from server.commands.latency import merged_errors, merged_events
+        events = await merged_events(self.server)
+        return _json({
+            "threshold_ms": self.server.config.latency_monitor_threshold,
+            "events": {name: {"max_ms": mx, "samples": samples}
+                       for name, (mx, samples) in events.items()},
+            "errorstats": await merged_errors(self.server)})
 
     def _db_param(self, request) -> int:
         raw = request.query.get("db", "0")
