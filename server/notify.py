@@ -287,14 +287,6 @@ def _copy(db, argv, v):
     _ev(dst, GENERIC, b"copy_to", argv[2])
 
 
-def _sort(db, argv, v):
-    up = [a.upper() for a in argv]
-    if b"STORE" in up:
-        key = argv[up.index(b"STORE") + 1]
-        if _present(db, key):
-            _ev(db, LIST, b"sortstore", key)
-
-
 def _pop_named(cls, event):
     """BLPOP/LMPOP/BZPOPMIN...: the popped key is the reply's first element."""
     def rule(db, argv, v):
@@ -372,7 +364,7 @@ RULES = {
     b"setbit": _always(STRING, b"setbit"), b"bitfield": _bitfield, b"bitop": _bitop,
     b"expire": _expire, b"pexpire": _expire, b"expireat": _expire, b"pexpireat": _expire,
     b"rename": _rename, b"renamenx": _rename, b"move": _move,
-    b"copy": _copy, b"restore": _restore, b"sort": _sort,
+    b"copy": _copy, b"restore": _restore,
     b"lpush": _if_positive(LIST, b"lpush"), b"rpush": _if_positive(LIST, b"rpush"),
     b"lpushx": _if_positive(LIST, b"lpush"), b"rpushx": _if_positive(LIST, b"rpush"),
     b"linsert": _if_positive(LIST, b"linsert"),
@@ -417,3 +409,66 @@ def handlers() -> set:
         from server.table import TABLE
         _HANDLERS = {TABLE[n].handler for n in RULES if n in TABLE}
     return _HANDLERS
+
+
+# ------------------------------------------------------------------ coordinators
+# A command whose keys span shards runs as a coordinator (``cross=``) made of
+# helper hops, to which `RULES` do not apply (MSETNX's hops run MSET's
+# handler: its rule applies on each shard).  Its own events are decided on
+# the loop from its arguments and reply, and published when it returns -
+# still inside its transaction, so before anything those shards run next.
+# The keyspace-level events of its hops (new, del of an emptied source)
+# come from the shards and precede them.
+
+def _cross_events(dbi: int, argv, v) -> list:
+    name = argv[0].lower()
+    out = []
+
+    def add(cls, event, key, db=dbi):
+        out.append((cls, db, event, key))
+    if name in (b"rename", b"renamenx"):
+        if v != 0:
+            add(GENERIC, b"rename_from", argv[1])
+            add(GENERIC, b"rename_to", argv[2])
+    elif name == b"copy":
+        if v == 1:
+            up = [a.upper() for a in argv[3:]]
+            db = int(argv[3 + up.index(b"DB") + 1]) if b"DB" in up else dbi
+            add(GENERIC, b"copy_to", argv[2], db)
+    elif name in (b"lmove", b"rpoplpush", b"blmove", b"brpoplpush"):
+        if v is not None:
+            if name in (b"rpoplpush", b"brpoplpush"):
+                wf, wt = b"RIGHT", b"LEFT"
+            else:
+                wf, wt = argv[3].upper(), argv[4].upper()
+            add(LIST, b"lpush" if wt == b"LEFT" else b"rpush", argv[2])
+            add(LIST, b"lpop" if wf == b"LEFT" else b"rpop", argv[1])
+    elif name == b"smove":
+        if v == 1:
+            add(SET, b"srem", argv[1])
+            add(SET, b"sadd", argv[2])
+    elif name in (b"sinterstore", b"sunionstore", b"sdiffstore"):
+        if v:
+            add(SET, name, argv[1])
+    elif name in (b"zunionstore", b"zinterstore", b"zdiffstore", b"zrangestore"):
+        if v:
+            add(ZSET, name, argv[1])
+    elif name == b"bitop":
+        if v:
+            add(STRING, b"set", argv[2])
+    elif name == b"pfmerge":
+        add(STRING, b"pfadd", argv[1])
+    return out
+
+
+async def notify_cross(conn, argv, coro):
+    """Wrap a coordinator: publish the command's events after it returns."""
+    v = await coro
+    server = conn.server
+    flags = server.extensions.get("notify_flags", 0)
+    if flags & (KEYSPACE | KEYEVENT) and type(v) is not Err:
+        events = [(db, e, k) for cls, db, e, k in _cross_events(conn.db, argv, v)
+                  if flags & cls]
+        if events:
+            _deliver(server, Notice(None, events, None))
+    return v

@@ -220,3 +220,23 @@ def test_notifications_off_publish_nothing(shardis):
     assert p.get_message(timeout=0.3) is None
     p.close()
     c.close()
+
+
+def test_commands_whose_keys_span_shards_emit_the_same_events(shardis, real_redis):
+    # no hash tags: with 4 shards most of these pairs live on different
+    # shards, so they run as coordinators (events decided on the loop)
+    same(shardis, real_redis, "KEA", [
+        ("SET", "a", "1"), ("RENAME", "a", "b"), ("SET", "c", "1"), ("RENAME", "c", "b"),
+        ("RENAMENX", "b", "zz"), ("SET", "q", "1"), ("RENAMENX", "q", "zz"),
+        ("COPY", "zz", "yy"), ("COPY", "zz", "yy"), ("COPY", "zz", "yy", "REPLACE"),
+        ("RPUSH", "l1", "x", "y", "z"), ("LMOVE", "l1", "l2", "LEFT", "RIGHT"),
+        ("RPOPLPUSH", "l1", "l3"), ("LMOVE", "nol", "l2", "LEFT", "LEFT"),
+        ("SADD", "s1", "a", "b"), ("SADD", "s2", "b"), ("SMOVE", "s1", "s2", "a"),
+        ("SMOVE", "s1", "s2", "nope"), ("SINTERSTORE", "s3", "s1", "s2"),
+        ("SUNIONSTORE", "s4", "s1", "s2"), ("SDIFFSTORE", "s5", "s1", "s2"),
+        ("ZADD", "z1", "1", "a"), ("ZUNIONSTORE", "z2", "1", "z1"),
+        ("ZINTERSTORE", "z4", "2", "z1", "z2"), ("ZDIFFSTORE", "z5", "2", "z1", "z2"),
+        ("ZRANGESTORE", "z3", "z1", "0", "-1"), ("SET", "m1", "ab"),
+        ("BITOP", "NOT", "bo", "m1"), ("PFADD", "h1", "a"), ("PFMERGE", "h2", "h1"),
+        ("SORT", "l2", "ALPHA", "STORE", "so"),
+    ])

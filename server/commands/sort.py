@@ -223,6 +223,8 @@ def store_list(db, argv):
         db.delete(key)
         return 0
     db.set(key, _list_class()(items))
+    if db.shard.notify_flags:       # keyspace event (server/notify.py)
+        db.notify(1 << 4, b"sortstore", key)
     return len(items)
 
 
