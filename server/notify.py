@@ -472,3 +472,25 @@ async def notify_cross(conn, argv, coro):
         if events:
             _deliver(server, Notice(None, events, None))
     return v
+
+
+# ------------------------------------------------------------------ blocked clients
+def served(db, key, w, result) -> None:
+    """A blocked client served from ``key`` on this shard (serve_ready): the
+    pop's event, then the ``del`` of a key it emptied - Redis's
+    serveClientBlockedOnList order - before anything the shard runs next."""
+    if type(result) is Err:
+        return
+    from server.commands.blocking import ZWaiter
+    if isinstance(w, ZWaiter):
+        _ev(db, ZSET, b"zpopmax" if w.where else b"zpopmin", key)
+    else:
+        from server.commands.blocking import POP, MPOP
+        from server.commands.lists import LEFT
+        if w.kind not in (POP, MPOP) and w.dst_local:
+            _ev(db, LIST, b"lpush" if w.whereto == LEFT else b"rpush", w.dst)
+        _ev(db, LIST, b"lpop" if w.where == LEFT else b"rpop", key)
+    tail = db.shard.notice_tail
+    if tail:
+        db.shard.notices.extend(tail)
+        tail.clear()

@@ -240,3 +240,50 @@ def test_commands_whose_keys_span_shards_emit_the_same_events(shardis, real_redi
         ("BITOP", "NOT", "bo", "m1"), ("PFADD", "h1", "a"), ("PFMERGE", "h2", "h1"),
         ("SORT", "l2", "ALPHA", "STORE", "so"),
     ])
+
+
+def _blocked_then_push(server, block_cmd: bytes, push_cmds):
+    import socket
+    c = server.client(protocol=2)
+    c.flushall()
+    c.config_set("notify-keyspace-events", "KEA")
+    p = c.pubsub()
+    p.psubscribe("__key*__:*")
+    p.subscribe("sentinel")
+    for _ in range(2):
+        p.get_message(timeout=2)
+    blocked = socket.create_connection(("127.0.0.1", server.port))
+    blocked.sendall(block_cmd)
+    time.sleep(0.2)
+    for cmd in push_cmds:
+        c.execute_command(*cmd)
+    blocked.settimeout(2)
+    assert blocked.recv(1000)           # the blocked client was served
+    blocked.close()
+    c.publish("sentinel", "end")
+    msgs = []
+    while True:
+        m = p.get_message(timeout=2)
+        assert m is not None, "sentinel not received"
+        if m["channel"] == b"sentinel":
+            break
+        msgs.append((m["channel"], m["data"]))
+    p.close()
+    c.config_set("notify-keyspace-events", "")
+    c.close()
+    return msgs
+
+
+@pytest.mark.parametrize("block_cmd,push_cmds", [
+    (b"BLPOP bl 0\r\n", [("RPUSH", "bl", "x")]),
+    (b"BRPOP bl 0\r\n", [("RPUSH", "bl", "x", "y")]),
+    (b"BLMOVE {b}src {b}dst LEFT RIGHT 0\r\n", [("RPUSH", "{b}src", "x")]),
+    (b"BLMPOP 0 1 bl RIGHT COUNT 3\r\n", [("LPUSH", "bl", "a", "b")]),
+    (b"BZPOPMIN bz 0\r\n", [("ZADD", "bz", "1", "a")]),
+    (b"BZPOPMAX bz 0\r\n", [("ZADD", "bz", "1", "a", "2", "b")]),
+])
+def test_serving_a_blocked_client_emits_its_pop_and_the_del_like_redis(
+        shardis, real_redis, block_cmd, push_cmds):
+    want = _blocked_then_push(real_redis, block_cmd, push_cmds)
+    got = _blocked_then_push(shardis, block_cmd, push_cmds)
+    assert got == want

@@ -243,6 +243,9 @@ def serve_ready(shard) -> None:
                     result = w.take(db, key, v)
                 except CommandError as e:
                     result = e.reply
+                if shard.notify_flags:      # the pop's keyspace events (server/notify.py)
+                    from server.notify import served
+                    served(db, key, w, result)
                 shard.bridge.post(Delivery(w, result))
             if skipped:
                 q.extendleft(reversed(skipped))
