@@ -23,6 +23,8 @@ from collections import deque
 
 from server.protocol import encode
 
+from .messages import Batch
+
 __all__ = ["ReplySequencer", "Pending"]
 
 
@@ -73,6 +75,21 @@ class ReplySequencer:
         out = []
         while q:
             e = q[0]
+            if type(e) is Batch:
+                # a run of consecutive entries of one batch (a pipeline of
+                # commands for one shard) is taken in one slice
+                r = e.replies
+                if r is None:
+                    break
+                q.popleft()
+                k = 1
+                while q and q[0] is e:
+                    q.popleft()
+                    k += 1
+                c = e.cursor
+                e.cursor = c + k
+                out += r[c:c + k]
+                continue
             if isinstance(e, bytes):   # bytes or Raw: ready at parse time
                 out.append(e)
             else:
