@@ -32,7 +32,8 @@ log = logging.getLogger("shardis")
 
 # options whose value must be pushed into running state (apply_config) at
 # startup; maxmemory* are pushed by apply_memory_config just before
-STARTUP_APPLIED = ("slowlog-log-slower-than", "client-output-buffer-limit", "requirepass")
+STARTUP_APPLIED = ("slowlog-log-slower-than", "client-output-buffer-limit", "requirepass",
+                   "latency-monitor-threshold", "latency-tracking")
 
 VERSION = "7.0.15"          # the Redis version whose behaviour we follow
 SHARDIS_VERSION = "0.1.0"

@@ -93,6 +93,12 @@ def exec_on_shard(db, argv):
             v = fn(d, a[1])
         except CommandError as e:
             v = e.reply
+            # counted like a command run alone: errorstats and failed_calls
+            from actors.shard import count_error
+            count_error(shard.errstats, v)
+            cs = shard.cmdstats.get(fn)
+            if cs is not None:
+                cs[2] += 1
         out.append(v)
         if shard.notify_flags or shard.tracking or shard.bcast:
             # each queued command's events/invalidations, as if run alone
