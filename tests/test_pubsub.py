@@ -146,3 +146,133 @@ def test_pubsub_subcommand_errors_match_redis(shardis, real_redis):
     payload = b"PUBSUB NOPE\r\nPUBSUB\r\nPUBSUB CHANNELS a b\r\nPUBSUB NUMPAT x\r\n"
     want = raw_command(real_redis.port, payload, expect=None, timeout=0.5)
     assert raw_command(shardis.port, payload, expect=len(want)) == want
+
+
+# ---------------------------------------------------------------- more differential
+def _two_sockets(port):
+    a = socket.create_connection(("127.0.0.1", port))
+    b = socket.create_connection(("127.0.0.1", port))
+    return a, b
+
+
+def _session(port, sub_script: bytes, pub_script: bytes, settle: float = 0.3) -> tuple[bytes, bytes]:
+    """A subscriber sends ``sub_script``; then a publisher sends
+    ``pub_script``; returns what each received."""
+    a, b = _two_sockets(port)
+    try:
+        a.sendall(sub_script)
+        time.sleep(settle)
+        b.sendall(pub_script)
+        time.sleep(settle)
+        return recv_until(a, 1 << 20, 0.5), recv_until(b, 1 << 20, 0.5)
+    finally:
+        a.close()
+        b.close()
+
+
+GLOB_PATTERNS = [b"h?llo", b"h*llo", b"h[ae]llo", b"h[^e]llo", b"h[a-b]llo", b"h\\*llo", b"*",
+                 b"[", b"h[", b"\\", b"a[b-]c", b"?*?", b"*o*o*"]
+GLOB_CHANNELS = [b"hello", b"hallo", b"hxllo", b"hllo", b"heeeello", b"h*llo", b"a-c", b"abc",
+                 b"[", b"foo", b"oo"]
+
+
+def test_pattern_subscriptions_match_channels_like_redis_glob(shardis, real_redis):
+    sub = b"".join(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$%d\r\n%b\r\n" % (len(p), p) for p in GLOB_PATTERNS)
+    pub = b"".join(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$1\r\nx\r\n" % (len(c), c)
+                   for c in GLOB_CHANNELS)
+    ours, theirs = _session(shardis.port, sub, pub), _session(real_redis.port, sub, pub)
+    assert ours[1] == theirs[1]         # receiver counts per PUBLISH
+    # Redis keeps patterns in a hash table: for one channel, the order of the
+    # pmessages of several matching patterns is its hash order; compare the
+    # messages as a multiset, and the subscribe replies exactly
+    def parse(data):
+        import hiredis
+        r = hiredis.Reader()
+        r.feed(data)
+        out = []
+        while (m := r.gets()) is not False:
+            out.append(m)
+        return out
+    a, b = parse(ours[0]), parse(theirs[0])
+    assert [m for m in a if m[0] != b"pmessage"] == [m for m in b if m[0] != b"pmessage"]
+    assert sorted(m for m in a if m[0] == b"pmessage") == sorted(m for m in b if m[0] == b"pmessage")
+    # per channel, messages still follow the publish order
+    chans = [m[2] for m in a if m[0] == b"pmessage"]
+    assert chans == sorted(chans, key=GLOB_CHANNELS.index)
+
+
+def test_resp2_subscribed_mode_refuses_other_commands_like_redis(shardis, real_redis):
+    script = (b"SUBSCRIBE c\r\nGET k\r\nSET k v\r\nMULTI\r\nPING\r\nQUIT\r\n")
+    want = exchange(real_redis.port, script, 10_000)
+    assert exchange(shardis.port, script, len(want)) == want
+
+
+def test_sharded_pubsub_matches_redis(shardis, real_redis):
+    sub = b"SSUBSCRIBE {a}1 {a}2\r\nSSUBSCRIBE {b}x\r\n"
+    pub = (b"SPUBLISH {a}1 m1\r\nSPUBLISH {b}x m2\r\nSPUBLISH nobody m3\r\nPUBLISH {a}1 plain\r\n"
+           b"PUBSUB SHARDCHANNELS\r\nPUBSUB SHARDCHANNELS {a}*\r\nPUBSUB SHARDNUMSUB {a}1 {b}x zz\r\n"
+           b"PUBSUB CHANNELS\r\n")
+    ours = _session(shardis.port, sub, pub)
+    theirs = _session(real_redis.port, sub, pub)
+    assert ours[0] == theirs[0]
+    # PUBSUB SHARDCHANNELS lists in hash order: compare its elements as sets
+    assert sorted(ours[1].split(b"\r\n")) == sorted(theirs[1].split(b"\r\n"))
+    unsub = b"SSUBSCRIBE {a}1\r\nSUNSUBSCRIBE {a}1 never\r\nSUNSUBSCRIBE\r\n"
+    assert exchange(shardis.port, unsub, 10_000) == exchange(real_redis.port, unsub, 10_000)
+
+
+def test_redis_py_pubsub_worker_thread_receives_every_message_in_order(shardis):
+    c = redis.Redis(port=shardis.port)
+    got: list = []
+    p = c.pubsub()
+    p.subscribe(**{"t": lambda m: got.append(m["data"])})
+    worker = p.run_in_thread(sleep_time=0.01, daemon=True)
+    try:
+        deadline = time.monotonic() + 3
+        while c.pubsub_numsub("t")[0][1] != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for i in range(500):
+            c.publish("t", str(i))
+        deadline = time.monotonic() + 5
+        while len(got) < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+        worker.join(5)          # it may be inside get_message: let it leave first
+        p.close()
+        c.close()
+    assert got == [str(i).encode() for i in range(500)]
+
+
+def test_redis_py_asyncio_pubsub_over_resp3(shardis):
+    import asyncio
+    import redis.asyncio as aredis
+
+    async def main():
+        sub = aredis.Redis(port=shardis.port, protocol=3)
+        pub = aredis.Redis(port=shardis.port)
+        p = sub.pubsub()
+        await p.subscribe("ac")
+        await p.psubscribe("a*")
+        msgs = []
+        while len(msgs) < 2:        # the two subscribe confirmations
+            m = await p.get_message(timeout=1)
+            if m:
+                msgs.append(m)
+        assert await pub.publish("ac", "one") == 2
+        got = []
+        deadline = asyncio.get_running_loop().time() + 3
+        while len(got) < 2 and asyncio.get_running_loop().time() < deadline:
+            m = await p.get_message(timeout=0.5)
+            if m:
+                got.append((m["type"], m["data"]))
+        # the connection still answers ordinary commands between pushes (RESP3)
+        await p.unsubscribe()
+        await p.punsubscribe()
+        await p.aclose()
+        await sub.aclose()
+        await pub.aclose()
+        return got
+
+    got = asyncio.run(main())
+    assert got == [("message", b"one"), ("pmessage", b"one")]
