@@ -216,11 +216,12 @@ def run_rb_scenario(ctx: Context, sc: Scenario, args) -> dict:
 
 
 def run_tx_scenario(ctx: Context, sc: Scenario, args) -> dict:
-    """Our own generator (bench/extra.py) in the same interleaved rounds."""
+    """Our own generators (bench/extra.py: tx, fanout) in the same interleaved rounds."""
     n = {"shardis": scaled(sc.n, args.n_scale), "redis": scaled(sc.n * sc.redis_n_factor, args.n_scale)}
     rounds = []
     for i in range(args.rounds):
-        rec = {kind: extra.run_tx(ctx.server(kind).port, n[kind], sc.pipeline, args.timeout)
+        run = extra.run_tx if sc.kind == "tx" else extra.run_fanout
+        rec = {kind: run(ctx.server(kind).port, n[kind], pipeline=sc.pipeline, timeout=args.timeout)
                for kind in SERVERS}
         rounds.append(rec)
         log(f"  {sc.name} round {i + 1}/{args.rounds}: " + "  ".join(
@@ -288,7 +289,7 @@ def run_memory(args, sc: Scenario) -> dict:
 def run_scenario(ctx: Context, sc: Scenario, args) -> dict:
     log(f"\n== {sc.name}: {sc.description}")
     base = {"kind": sc.kind, "description": sc.description}
-    if sc.kind in ("rb", "bigz", "tx"):
+    if sc.kind in ("rb", "bigz", "tx", "fanout"):
         base.update(clients=sc.clients, pipeline=sc.pipeline,
                     n=rb.round_n(scaled(sc.n, args.n_scale), sc.clients, sc.pipeline),
                     n_redis=rb.round_n(scaled(sc.n * sc.redis_n_factor, args.n_scale),
@@ -303,7 +304,7 @@ def run_scenario(ctx: Context, sc: Scenario, args) -> dict:
         res = run_rb_scenario(ctx, sc, args)
     elif sc.kind == "bigz":
         res = run_bigz(ctx, sc, args)
-    elif sc.kind == "tx":
+    elif sc.kind in ("tx", "fanout"):
         res = run_tx_scenario(ctx, sc, args)
     elif sc.kind == "default-suite":
         res = run_default_suite(ctx, sc, args)

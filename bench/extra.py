@@ -190,3 +190,76 @@ def dashboard_overhead(args, log, fmt_rps, scenarios) -> dict:
         watched.stop()
     return out
 
+
+
+# ---------------------------------------------------------------- pub/sub fan-out
+def run_fanout(port: int, n: int, subscribers: int = 50, pipeline: int = 30,
+               timeout: float = 120.0) -> dict:
+    """One publisher, ``subscribers`` subscribers of one channel: ``n``
+    PUBLISHes pipelined ``pipeline`` at a time; the figure is messages
+    delivered per second (n * subscribers / time until the last arrived)."""
+    import selectors
+    payload = b"x" * 16
+    msg_len = len(b"*3\r\n$7\r\nmessage\r\n$2\r\nfo\r\n$16\r\n" + payload + b"\r\n")
+    subs = []
+    for _ in range(subscribers):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        s.sendall(_req("SUBSCRIBE", "fo"))
+        subs.append(s)
+    confirm = len(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nfo\r\n:1\r\n")
+    for s in subs:
+        got = b""
+        while len(got) < confirm:
+            got += s.recv(confirm - len(got))
+        s.setblocking(False)
+    sel = selectors.DefaultSelector()
+    for s in subs:
+        sel.register(s, selectors.EVENT_READ)
+    want = n * msg_len
+    received = {s: 0 for s in subs}
+    done = threading.Event()
+
+    def drain():
+        left = subscribers
+        while left and not done.is_set():
+            for key, _ in sel.select(0.5):
+                s = key.fileobj
+                try:
+                    data = s.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                received[s] += len(data)
+                if received[s] >= want:
+                    sel.unregister(s)
+                    left -= 1
+        done.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    pub = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    batch = _req("PUBLISH", "fo", payload) * pipeline
+    reply_len = len(b":%d\r\n" % subscribers)
+    t0 = time.perf_counter()
+    reader.start()
+    error = None
+    try:
+        for _ in range(max(1, n // pipeline)):
+            pub.sendall(batch)
+            need, got = reply_len * pipeline, 0
+            while got < need:
+                data = pub.recv(need - got)
+                if not data:
+                    raise ConnectionError("publisher connection closed")
+                got += len(data)
+        reader.join(timeout)
+    except (OSError, ConnectionError) as e:
+        error = repr(e)
+    secs = time.perf_counter() - t0
+    done.set()
+    total = sum(received.values()) // msg_len
+    if total < n * subscribers and error is None:
+        error = f"only {total} of {n * subscribers} messages arrived"
+    for s in subs + [pub]:
+        s.close()
+    return {"argv": [f"fanout n={n} subscribers={subscribers} pipeline={pipeline}"],
+            "seconds": secs, "error": error,
+            "tests": {f"PUBLISH -> {subscribers} subscribers (msgs/s)": {"rps": total / secs if secs else 0.0}}}

@@ -77,6 +77,9 @@ SCENARIOS: list[Scenario] = [
              "1 connection, 30 transactions per round trip (our own load generator)",
              clients=1, pipeline=30, n=15_000, redis_n_factor=3,
              requires=[["MULTI"], ["EXEC"]]),
+    Scenario("fanout", "fanout", "Pub/Sub fan-out: 1 publisher (30 pipelined PUBLISHes of 16 bytes), "
+             "50 subscribers of the channel; messages delivered per second",
+             clients=1, pipeline=30, n=6_000, redis_n_factor=3, requires=[["PUBLISH", "x", "y"]]),
     Scenario("lists", "rb", "LPUSH then LPOP on one list, c1 P30",
              clients=1, pipeline=30, n=90_000, tests="lpush,lpop",
              requires=[["LPUSH", "__bench_probe__", "x"], ["LPOP", "__bench_probe__"]]),
