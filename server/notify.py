@@ -90,9 +90,18 @@ def flags_string(f: int) -> str:
     return out
 
 
+class FlagText(str):
+    """The stored option: Redis's canonical text (what CONFIG GET shows) and
+    the flags themselves, which the text may not show (A hides n)."""
+    __slots__ = ("flags",)
+
+
 def normalise(value: str) -> str:
     """CONFIG SET's conversion: validate, store Redis's canonical text."""
-    return flags_string(parse_flags(value))
+    f = parse_flags(value)
+    out = FlagText(flags_string(f))
+    out.flags = f
+    return out
 
 
 # ------------------------------------------------------------------ loop side
@@ -141,7 +150,10 @@ def notice_factory(server):
 def apply(server) -> None:
     """CONFIG SET notify-keyspace-events: tell every shard which event
     classes to queue (0 unless K or E is on: nothing would be published)."""
-    flags = parse_flags(server.config.notify_keyspace_events)
+    value = server.config.notify_keyspace_events
+    flags = getattr(value, "flags", None)
+    if flags is None:
+        flags = parse_flags(value)
     server.extensions["notify_flags"] = flags
     classes = flags & ~(KEYSPACE | KEYEVENT) if flags & (KEYSPACE | KEYEVENT) else 0
     make = notice_factory(server)
@@ -239,7 +251,19 @@ def _setex(db, argv, v):
 def _mset(db, argv, v):
     if v == 0:
         return              # MSETNX refused
+    # Redis interleaves per key: new k1, set k1, new k2, set k2...  The
+    # 'new' events of this MSET are the last ones queued: take them back.
+    notices = db.shard.notices
+    keys = set(argv[1::2])
+    news = {}
+    while notices and notices[-1][1] == b"new" and notices[-1][2] in keys \
+            and notices[-1][0] == db.index:
+        e = notices.pop()
+        news[e[2]] = e
     for i in range(1, len(argv), 2):
+        e = news.pop(argv[i], None)
+        if e is not None:
+            notices.append(e)
         _ev(db, STRING, b"set", argv[i])
 
 
@@ -264,8 +288,8 @@ def _expire(db, argv, v):
 def _rename(db, argv, v):
     if v == 0:
         return              # RENAMENX refused
-    if argv[1] == argv[2] and not _present(db, argv[1]):
-        return
+    if argv[1] == argv[2]:
+        return              # same key: Redis replies before any change
     _ev(db, GENERIC, b"rename_from", argv[1])
     _ev(db, GENERIC, b"rename_to", argv[2])
 

@@ -44,6 +44,7 @@ def collect(server, flags: str, commands, db: int = 0):
         pytest.fail("sentinel not received")
     p.close()
     c.config_set("notify-keyspace-events", "")
+    c.flushall()                    # leave no state behind for other test files
     c.close()
     return replies, msgs
 
@@ -270,6 +271,7 @@ def _blocked_then_push(server, block_cmd: bytes, push_cmds):
         msgs.append((m["channel"], m["data"]))
     p.close()
     c.config_set("notify-keyspace-events", "")
+    c.flushall()
     c.close()
     return msgs
 
@@ -287,3 +289,45 @@ def test_serving_a_blocked_client_emits_its_pop_and_the_del_like_redis(
     want = _blocked_then_push(real_redis, block_cmd, push_cmds)
     got = _blocked_then_push(shardis, block_cmd, push_cmds)
     assert got == want
+
+
+# ------------------------------------------------------------------ generated sequences
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_K = st.sampled_from(["{h}a", "{h}b", "{h}c"])
+_V = st.sampled_from(["1", "2", "x", ""])
+_CMD = st.one_of(
+    st.tuples(st.sampled_from(["SET", "GETSET", "APPEND", "SETNX"]), _K, _V),
+    st.tuples(st.sampled_from(["INCR", "DECR", "DEL", "PERSIST", "LPOP", "RPOP", "SPOP",
+                               "ZPOPMIN", "GETDEL", "GET", "LLEN"]), _K),
+    st.tuples(st.sampled_from(["LPUSH", "RPUSH", "LPUSHX", "SADD", "SREM", "LREM"]), _K, _V)
+    .map(lambda t: (t[0], t[1], "1", t[2]) if t[0] == "LREM" else t),
+    st.tuples(st.just("HSET"), _K, _V, _V), st.tuples(st.just("HDEL"), _K, _V),
+    st.tuples(st.just("ZADD"), _K, st.sampled_from(["1", "2"]), _V),
+    st.tuples(st.just("ZINCRBY"), _K, st.sampled_from(["1", "2"]), _V),
+    st.tuples(st.just("EXPIRE"), _K, st.sampled_from(["100", "0", "-1"])),
+    st.tuples(st.sampled_from(["RENAME", "RENAMENX", "COPY", "SMOVE", "LMOVE"]), _K, _K)
+    .map(lambda t: t + (("LEFT", "RIGHT") if t[0] == "LMOVE" else ("1",) if t[0] == "SMOVE"
+                        else ())),
+    st.tuples(st.just("SINTERSTORE"), _K, _K, _K), st.tuples(st.just("ZUNIONSTORE"), _K,
+                                                               st.just("2"), _K, _K),
+    st.tuples(st.just("LTRIM"), _K, st.sampled_from(["0", "1"]), st.sampled_from(["0", "-1"])),
+    st.tuples(st.just("MSET"), _K, _V, _K, _V),
+    st.tuples(st.sampled_from(["HINCRBY", "SETRANGE", "LSET"]), _K, st.sampled_from(["0", "1"]),
+              _V).map(lambda t: (t[0], t[1], t[3] or "f", t[2]) if t[0] == "HINCRBY" else t),
+    st.tuples(st.just("LINSERT"), _K, st.sampled_from(["BEFORE", "AFTER"]), _V, _V),
+    st.tuples(st.sampled_from(["ZREM", "HSETNX", "SISMEMBER", "SMISMEMBER"]), _K, _V)
+    .map(lambda t: t + ("v",) if t[0] == "HSETNX" else t),
+    st.tuples(st.just("ZREMRANGEBYSCORE"), _K, st.just("-inf"), st.sampled_from(["1", "+inf"])),
+    st.tuples(st.just("GETEX"), _K, st.sampled_from(["PERSIST", "EX"]))
+    .map(lambda t: t + ("100",) if t[2] == "EX" else t),
+    st.tuples(st.sampled_from(["SETEX"]), _K, st.just("100"), _V),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(cmds=st.lists(_CMD, min_size=1, max_size=12),
+       flags=st.sampled_from(["KEA", "KEAn", "Eg", "K$lshz", "Em", "KEAm"]))
+def test_generated_command_sequences_emit_the_same_events_as_redis(shardis, real_redis, cmds,
+                                                                   flags):
+    same(shardis, real_redis, flags, cmds)

@@ -100,6 +100,7 @@ def run_clients(server, steps, names=("c", "w")) -> dict:
         data = c.out
         out[n] = after_hello(data) if data.startswith(b"%7") else data
         c.close()
+    raw_command(server.port, b"FLUSHALL\r\n", expect=5)    # leave no state behind
     return out
 
 
@@ -224,5 +225,6 @@ def test_a_broken_redirection_is_reported_to_a_resp3_client(shardis, real_redis)
         outs.append(c.out.replace(tid, b"ID"))
         c.close()
         w.close()
+        raw_command(server.port, b"FLUSHALL\r\n", expect=5)
     assert outs[1] == outs[0]
     assert b"tracking-redir-broken" in outs[0]
