@@ -19,6 +19,7 @@ import queue
 import time
 
 import pykka
+from pykka._envelope import Envelope
 
 from server.protocol import BIG_BULK, BigBulk, CommandError, Err, Raw, encode
 
@@ -137,6 +138,41 @@ class ShardCrash(RuntimeError):
     pass
 
 
+class _ExpandingInbox:
+    """A dying shard's mailbox as its ``on_death`` hook and pykka's stop
+    drain it: a list message (actors/dispatch.py) comes out as its messages,
+    one envelope each, so whoever answers them sees only single messages."""
+
+    def __init__(self, q):
+        self.q = q
+        self.buf: deque = deque()
+
+    def _next(self, get):
+        if self.buf:
+            return self.buf.popleft()
+        env = get()
+        m = env.message
+        if type(m) is not list:
+            return env
+        self.buf.extend(Envelope(x) for x in m)
+        return self.buf.popleft() if self.buf else self._next(get)
+
+    def get_nowait(self):
+        return self._next(self.q.get_nowait)
+
+    def get(self, block=True, timeout=None):
+        return self._next(lambda: self.q.get(block, timeout))
+
+    def empty(self) -> bool:
+        return not self.buf and self.q.empty()
+
+    def qsize(self) -> int:
+        return len(self.buf) + self.q.qsize()
+
+    def put(self, item, block=True, timeout=None):
+        self.q.put(item)
+
+
 class ShardActor(pykka.ThreadingActor):
     use_daemon_thread = True
     # maxmemory share of this shard (actors/memory.py configures both); 0: off
@@ -211,23 +247,33 @@ class ShardActor(pykka.ThreadingActor):
 
     # pykka entry point ---------------------------------------------------
     def on_receive(self, message):
+        # A list is the batches of one loop iteration (actors/dispatch.py):
+        # run in order, exactly as if they had arrived one by one.
+        msgs = message if type(message) is list else (message,)
+        i = 0
         try:
-            if self.held_by is None and not self.backlog:
-                self._handle(message)
-                return
-            # A transaction holds this shard, or deferred messages are still
-            # waiting: keep arrival order except for the holder's own messages.
-            if self.held_by is not None and getattr(message, "tx", None) is self.held_by:
-                self._handle(message)
-            else:
-                self.backlog.append(message)
-            self._pump()
+            for i, m in enumerate(msgs):
+                if self.held_by is None and not self.backlog:
+                    self._handle(m)
+                    continue
+                # A transaction holds this shard, or deferred messages are still
+                # waiting: keep arrival order except for the holder's own messages.
+                if self.held_by is not None and getattr(m, "tx", None) is self.held_by:
+                    self._handle(m)
+                else:
+                    self.backlog.append(m)
+                self._pump()
         except Exception as e:
             # about to die (pykka stops an actor whose on_receive raises):
             # let the server answer everything this shard leaves behind
+            # (the rest of a list goes to the backlog, lists still in the
+            # mailbox are read one message at a time, see _ExpandingInbox)
+            if len(msgs) > 1:
+                self.backlog.extend(msgs[i + 1:])
             if self.on_death is not None:
+                self.actor_inbox = _ExpandingInbox(self.actor_inbox)
                 try:
-                    self.on_death(self, message, e)
+                    self.on_death(self, msgs[i], e)
                 except Exception:  # noqa: BLE001 - the original error matters more
                     log.exception("shard %d: on_death failed", self.index)
             raise

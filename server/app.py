@@ -18,6 +18,7 @@ import time
 import pykka
 
 from actors.bridge import LoopBridge
+from actors.dispatch import Dispatcher, Inboxes
 from actors.messages import TICK, Call
 from actors.shard import ShardActor
 from actors.slots import SlotMap
@@ -57,7 +58,8 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.bridge: LoopBridge | None = None
         self.shards: list = []
-        self.inboxes: list = []
+        self.inboxes: Inboxes = Inboxes()
+        self.dispatcher: Dispatcher | None = None
         self.slotmap = SlotMap(config.shards)
         self.clients: dict[int, Client] = {}
         self._next_id = 0
@@ -103,6 +105,10 @@ class Server:
                                    on_death=partial(shard_died, self))
             self.shards.append(ref)
             self.inboxes.append(ref.tell)
+        # connections queue their batches here: one message per shard per
+        # loop iteration; indexing ``inboxes`` flushes it (actors/dispatch.py)
+        self.dispatcher = Dispatcher(self.loop, self.inboxes)
+        self.inboxes.dispatcher = self.dispatcher
         from .persistence import aof, snapshot   # load before clients, save rules
         # With appendonly yes the AOF takes precedence over the RDB (Redis);
         # with no AOF yet, the RDB is loaded and a first rewrite creates it.
@@ -197,6 +203,7 @@ class Server:
             if c.transport is not None and not c.closed:
                 c.transport.close()
         await asyncio.sleep(0)
+        self.dispatcher.flush()      # batches queued this iteration go before the stops
         await self.loop.run_in_executor(None, self.stop_actors)
         if self.aof is not None:     # flush and fsync what the shards logged
             await self.loop.run_in_executor(None, self.aof.stop)

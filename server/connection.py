@@ -66,6 +66,11 @@ WRITE_LOW_WATER = 1024 * 1024
 # beyond the mark.  The burst shrinks to about WRITE_HIGH_WATER worth of
 # replies at the connection's recent average reply size.
 BURST_MAX = 1024
+# Up to this many connections, batches go to their shard at once; beyond, they
+# are merged per shard per loop iteration by the Dispatcher (measured: merging
+# gains ~12% with 50 clients sending one command each, costs ~5% for one
+# client pipelining, whose batches never merge)
+DIRECT_SEND_CLIENTS = 2
 
 # commands allowed while a MULTI is open that are not queued
 _MULTI_DIRECT = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
@@ -698,17 +703,29 @@ class Client(asyncio.Protocol):
         return b
 
     def send_batches(self) -> None:
-        """Send this burst's batches, one message per shard."""
+        """Hand this burst's batches on, one per shard."""
         if self.dirty_shards:
             batches = self.batches
-            inboxes = self.inboxes
-            for s in self.dirty_shards:
-                b = batches[s]
-                if b.trace is not None:
-                    b.trace.t_sent = time.perf_counter_ns()
-                    b.trace.ncmds = len(b.items)
-                inboxes[s](b)
-                batches[s] = None
+            if len(self.server.clients) > DIRECT_SEND_CLIENTS:
+                # queued with the server's Dispatcher: each shard gets one
+                # message per loop iteration for all connections
+                # (actors/dispatch.py)
+                queue = self.server.dispatcher.queue
+                for s in self.dirty_shards:
+                    queue(s, batches[s])
+                    batches[s] = None
+            else:
+                # with this few connections there is rarely anything to merge
+                # and queueing costs a loop turn: send now (indexing inboxes
+                # flushes whatever is queued first, so order holds)
+                inboxes = self.inboxes
+                for s in self.dirty_shards:
+                    b = batches[s]
+                    if b.trace is not None:
+                        b.trace.t_sent = time.perf_counter_ns()
+                        b.trace.ncmds = len(b.items)
+                    inboxes[s](b)
+                    batches[s] = None
             self.dirty_shards = []
 
     def set_db(self, db: int) -> None:
