@@ -1,0 +1,181 @@
+"""The request path's batching: per-run commandstats on the shard, the
+sequencer's slices, and the Dispatcher that merges many connections' batches
+into one message per shard per loop iteration (actors/dispatch.py).
+
+With more than two connections open, batches take the Dispatcher; these tests
+open several so that the merged path is what runs, and check what it must not
+change: each connection's own order, cross-shard atomicity, exact counters,
+and no client left waiting when a shard dies under load."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+N_CLIENTS = 8
+
+
+def _run_threads(fns, timeout=60):
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    ts = [threading.Thread(target=wrap, args=(f,)) for f in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in ts), "a client is still waiting"
+    if errors:
+        raise errors[0]
+
+
+def test_many_pipelining_connections_each_see_their_own_writes_in_order(shardis, r):
+    def client(c):
+        def run():
+            cl = shardis.client(socket_timeout=20)
+            for rnd in range(20):
+                p = cl.pipeline(transaction=False)
+                for j in range(25):
+                    k = f"c{c}:k{j % 7}"
+                    p.set(k, f"{rnd}:{j}")
+                    p.get(k)
+                    p.incr(f"c{c}:n")
+                    p.incr("shared")
+                out = p.execute()
+                base = rnd * 25
+                for j in range(25):
+                    s, g, n, _ = out[4 * j:4 * j + 4]
+                    assert s is True
+                    assert g == f"{rnd}:{j}".encode()
+                    assert n == base + j + 1
+            cl.close()
+        return run
+    _run_threads([client(c) for c in range(N_CLIENTS)])
+    assert int(r.get("shared")) == N_CLIENTS * 20 * 25
+    for c in range(N_CLIENTS):
+        assert int(r.get(f"c{c}:n")) == 20 * 25
+
+
+def test_direct_sends_never_overtake_batches_queued_before_them(shardis, r):
+    # a pipeline mixing batched single-key commands with transactions, MSETNX
+    # (a cross-shard coordinator) and fan-outs, from several connections at
+    # once, so merged batches and direct sends interleave on the loop
+    keys = [f"k{i}" for i in range(12)]
+
+    def client(c):
+        def run():
+            cl = shardis.client(socket_timeout=20)
+            for rnd in range(15):
+                tag = f"{c}:{rnd}"
+                p = cl.pipeline(transaction=False)
+                p.set(f"own{c}", tag)
+                p.execute_command("MULTI")
+                p.get(f"own{c}")
+                p.set(f"tx{c}", tag)
+                p.execute_command("EXEC")
+                p.get(f"tx{c}")
+                p.delete(*[f"nx{c}:{k}" for k in keys])
+                p.msetnx({f"nx{c}:{k}": tag for k in keys})
+                p.mget([f"nx{c}:{k}" for k in keys])
+                p.set(f"own{c}", tag + "!")
+                p.get(f"own{c}")
+                out = p.execute()
+                assert out[2] == b"QUEUED" and out[3] in (b"QUEUED", False)  # redis-py SET callback
+                assert out[4] in ([tag.encode(), b"OK"], [tag.encode(), True])
+                assert out[5] == tag.encode()
+                assert out[7] is True
+                assert out[8] == [tag.encode()] * len(keys)
+                assert out[10] == (tag + "!").encode()
+            cl.close()
+        return run
+    _run_threads([client(c) for c in range(N_CLIENTS)])
+
+
+def test_commandstats_count_runs_of_one_command_exactly_like_redis(shardis, real_redis, r, rr):
+    for c in (r, rr):
+        c.config_resetstat()
+        c.set("s", "abc")
+        p = c.pipeline(transaction=False)
+        for i in range(40):
+            p.get("s")
+        for i in range(5):
+            p.execute_command("INCR", "s")   # fails: not an integer
+        for i in range(10):
+            p.get("s")
+            p.set("t", i)
+        p.get("missing")
+        p.execute(raise_on_error=False)
+    def stats(c):
+        info = c.info("commandstats")
+        return {k: (v["calls"], v["failed_calls"], v["rejected_calls"])
+                for k, v in info.items() if k in ("cmdstat_get", "cmdstat_set", "cmdstat_incr")}
+    assert stats(r) == stats(rr)
+    assert stats(r)["cmdstat_get"] == (51, 0, 0)
+    assert stats(r)["cmdstat_incr"] == (5, 5, 0)
+
+
+def test_bulk_replies_of_every_length_class_match_redis(shardis, real_redis, r, rr):
+    # the shard encodes bulk replies itself: short values with a prebuilt
+    # header, longer ones formatted, and empty strings
+    sizes = [0, 1, 9, 10, 99, 100, 1023, 1024, 1025, 70000]
+    for c in (r, rr):
+        p = c.pipeline(transaction=False)
+        for n in sizes:
+            p.set(f"v{n}", b"x" * n)
+            p.get(f"v{n}")
+        p.get("nope")
+        p.execute()
+    for n in sizes:
+        assert r.get(f"v{n}") == rr.get(f"v{n}") == b"x" * n
+    for proto in (2, 3):
+        a = shardis.client(protocol=proto)
+        b = real_redis.client(protocol=proto)
+        assert a.mget([f"v{n}" for n in sizes] + ["nope"]) == \
+            b.mget([f"v{n}" for n in sizes] + ["nope"])
+        assert a.get("nope") is None and b.get("nope") is None
+
+
+def test_a_shard_killed_under_many_pipelining_connections_leaves_no_client_waiting(
+        shardis_factory):
+    s = shardis_factory("--shards", "4", "--set", "enable-debug-command=yes")
+    c = s.client(socket_timeout=10)
+    keys = [f"key:{i}" for i in range(200)]
+    c.mset({k: k for k in keys})
+    stop = threading.Event()
+    seen = {"ok": 0, "down": 0}
+    lock = threading.Lock()
+
+    def load():
+        cl = s.client(socket_timeout=10)
+        while not stop.is_set():
+            p = cl.pipeline(transaction=False)
+            for k in keys:
+                p.get(k)
+            for k, v in zip(keys, p.execute(raise_on_error=False)):
+                with lock:
+                    if isinstance(v, redis.ResponseError):
+                        assert str(v) == "shard 1 is down"
+                        seen["down"] += 1
+                    else:
+                        assert v == k.encode()
+                        seen["ok"] += 1
+        cl.close()
+
+    def killer():
+        import time
+        time.sleep(0.4)
+        assert c.execute_command("DEBUG", "SHARD-KILL", "1") == b"OK"
+        time.sleep(0.4)
+        stop.set()
+    _run_threads([load] * N_CLIENTS + [killer], timeout=30)
+    assert seen["ok"] > 0 and seen["down"] > 0
+    # every later request still gets an answer, from live and dead shards
+    res = [c.pipeline(transaction=False).get(k).execute(raise_on_error=False)[0] for k in keys]
+    assert all(v == k.encode() or (isinstance(v, redis.ResponseError)
+                                   and str(v) == "shard 1 is down")
+               for k, v in zip(keys, res))
