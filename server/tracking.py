@@ -47,7 +47,7 @@ class Tracking:
     """One client's tracking mode (loop-owned)."""
 
     __slots__ = ("redirect", "bcast", "optin", "optout", "noloop", "caching",
-                 "prefixes", "broken")
+                 "prefixes", "broken", "queued")
 
     def __init__(self):
         self.redirect = 0
@@ -58,6 +58,7 @@ class Tracking:
         self.caching = False        # CLIENT CACHING yes/no for the next command
         self.prefixes: list[bytes] = []
         self.broken = False
+        self.queued = None          # the MULTI queue, to remember its reads at EXEC
 
     def tracks_next_read(self) -> bool:
         if self.bcast:
@@ -293,17 +294,31 @@ def after_dispatch(conn, spec, argv) -> None:
         if conn.tracking is None:
             return
     t = conn.tracking
+    if name == "multi":
+        t.queued = conn.multi
+    elif name in ("exec", "discard"):
+        queued, t.queued = t.queued, None
+        if name == "exec" and queued and not conn.barrier and t.tracks_next_read():
+            # a single-shard EXEC is one item in its shard's batch: remember
+            # its reads right behind it (a cross-shard EXEC runs later, as a
+            # barrier, and is not covered: docs/notifications.md)
+            for sp, a in queued:
+                if "readonly" in sp.flags and sp.route == Route.SHARD:
+                    _remember(conn, sp.keys(a))
     if "readonly" in spec.flags and spec.route == Route.SHARD and t.tracks_next_read():
-        keys = spec.keys(argv)
-        if keys:
-            by_shard: dict[int, list] = {}
-            for k in keys:
-                by_shard.setdefault(conn.shard_of(k), []).append(k)
-            make = _factory(conn.server)
-            for s, ks in by_shard.items():
-                conn.to_shard(s, remember, [b"remember", conn.id, make, *ks], IGNORE, 0)
+        _remember(conn, spec.keys(argv))
     if t.caching and conn.multi is None and not name.startswith("client"):
         t.caching = False
+
+
+def _remember(conn, keys) -> None:
+    if keys:
+        by_shard: dict[int, list] = {}
+        for k in keys:
+            by_shard.setdefault(conn.shard_of(k), []).append(k)
+        make = _factory(conn.server)
+        for s, ks in by_shard.items():
+            conn.to_shard(s, remember, [b"remember", conn.id, make, *ks], IGNORE, 0)
 
 
 def _after_flush(conn) -> None:

@@ -228,3 +228,11 @@ def test_a_broken_redirection_is_reported_to_a_resp3_client(shardis, real_redis)
         raw_command(server.port, b"FLUSHALL\r\n", expect=5)
     assert outs[1] == outs[0]
     assert b"tracking-redir-broken" in outs[0]
+
+
+def test_reads_inside_multi_exec_are_tracked(shardis, real_redis):
+    same_clients(shardis, real_redis, [
+        ("w", b"SET {t}a 1"), ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on"), ("c", b"MULTI"),
+        ("c", b"GET {t}a"), ("c", b"GET {t}b"), ("c", b"EXEC"), ("w", b"SET {t}a 2"),
+        ("w", b"SET {t}b 2"), ("c", b"MULTI"), ("c", b"GET {t}a"), ("c", b"DISCARD"),
+        ("w", b"SET {t}a 3"), ("c", b"PING")])
