@@ -348,3 +348,17 @@ def test_resp3_subscriber_that_writes_gets_the_event_before_its_reply(shardis, r
         outs.append(data[data.index(b"+OK\r\n"):])    # HELLO's map names the server
         raw_command(server.port, b"CONFIG SET notify-keyspace-events \"\"\r\n", expect=5)
     assert outs[1] == outs[0]
+
+
+def test_flags_given_at_startup_apply_from_the_first_subscription(shardis_factory):
+    s = shardis_factory("--shards", "2", "--set", "notify-keyspace-events=KEA")
+    c = s.client(protocol=2)
+    assert c.config_get("notify-keyspace-events") == {"notify-keyspace-events": "AKE"}
+    p = c.pubsub()
+    p.psubscribe("__keyevent@0__:*")
+    assert p.get_message(timeout=2)["type"] == "psubscribe"
+    c.set("a", "1")
+    m = p.get_message(timeout=2)
+    assert (m["channel"], m["data"]) == (b"__keyevent@0__:set", b"a")
+    p.close()
+    c.close()

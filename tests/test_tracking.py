@@ -89,6 +89,9 @@ def run_clients(server, steps, names=("c", "w")) -> dict:
         ids[n] = c.out[1:].split(b"\r")[0]
         c.out = b""
     for name, line in steps:
+        if name == "sleep":
+            time.sleep(float(line))
+            continue
         for n in names:                 # another connection's CLIENT ID
             line = line.replace(b"{id:%b}" % n.encode(), ids[n])
         conns[name].cmd(line)
@@ -236,3 +239,10 @@ def test_reads_inside_multi_exec_are_tracked(shardis, real_redis):
         ("c", b"GET {t}a"), ("c", b"GET {t}b"), ("c", b"EXEC"), ("w", b"SET {t}a 2"),
         ("w", b"SET {t}b 2"), ("c", b"MULTI"), ("c", b"GET {t}a"), ("c", b"DISCARD"),
         ("w", b"SET {t}a 3"), ("c", b"PING")])
+
+
+def test_a_key_expired_by_the_active_cycle_invalidates_its_readers(shardis, real_redis):
+    got = same_clients(shardis, real_redis, [
+        ("w", b"SET e 1 PX 800"), ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on"),
+        ("c", b"GET e"), ("sleep", b"1.2"), ("c", b"PING")])
+    assert b"invalidate" in got["c"]
