@@ -823,7 +823,11 @@ class Client(asyncio.Protocol):
 
     def info_line(self) -> str:
         now = time.time()
-        flags = "x" if self.multi is not None else ("b" if self.blocked else "N")
+        flags = "x" if self.multi is not None else ("b" if self.blocked else "")
+        t = self.tracking
+        if t is not None:       # CLIENT TRACKING: t, R (broken redirection), B (BCAST)
+            flags += "t" + ("R" if t.broken else "") + ("B" if t.bcast else "")
+        flags = flags or "N"
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={self.name.decode('utf-8', 'replace')} "
                 f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
@@ -834,7 +838,7 @@ class Client(asyncio.Protocol):
                 f"oll={len(self.seq)} omem={self.pending_output()} "
                 f"tot-mem={self.pending_output()} events=r "
                 f"cmd={self.last_cmd.decode('utf-8', 'replace')} "
-                f"user={self.user.decode('utf-8', 'replace')} redir=-1 "
+                f"user={self.user.decode('utf-8', 'replace')} redir={-1 if t is None else t.redirect} "
                 f"resp={self.proto} lib-name={self.lib_name.decode('utf-8', 'replace')} "
                 f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}")
 
