@@ -246,3 +246,34 @@ def test_a_key_expired_by_the_active_cycle_invalidates_its_readers(shardis, real
         ("w", b"SET e 1 PX 800"), ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on"),
         ("c", b"GET e"), ("sleep", b"1.2"), ("c", b"PING")])
     assert b"invalidate" in got["c"]
+
+
+def test_client_info_shows_tracking_flags_and_redirection(shardis, real_redis):
+    outs = []
+    for server in (real_redis, shardis):
+        t = Conn(server.port)
+        t.cmd(b"CLIENT ID")
+        tid = t.out[1:].split(b"\r")[0].decode()
+        c = Conn(server.port)
+        c.cmd(b"CLIENT TRACKING on BCAST REDIRECT " + tid.encode())
+        c.out = b""
+        c.cmd(b"CLIENT INFO")
+        info = c.out.decode()
+        row = [info.split("flags=")[1].split()[0], info.split("redir=")[1].split()[0] == tid]
+        t.close()
+        time.sleep(0.1)
+        w = Conn(server.port)
+        w.cmd(b"SET x 1")
+        c.settle()
+        c.out = b""
+        c.cmd(b"CLIENT INFO")
+        row.append(c.out.decode().split("flags=")[1].split()[0])
+        c.cmd(b"CLIENT TRACKING off")
+        c.out = b""
+        c.cmd(b"CLIENT INFO")
+        row.append(c.out.decode().split("redir=")[1].split()[0])
+        outs.append(row)
+        c.close()
+        w.close()
+        raw_command(server.port, b"FLUSHALL\r\n", expect=5)
+    assert outs[1] == outs[0] == [outs[0][0], True, outs[0][2], "-1"]
