@@ -516,9 +516,6 @@ class Client(asyncio.Protocol):
             if self.server.extensions.get("notify_flags"):
                 from .notify import notify_cross    # the command's keyspace events
                 coro = notify_cross(self, argv, coro)
-            if self.server.extensions.get("notify_flags"):
-                from .notify import notify_cross    # the command's keyspace events
-                coro = notify_cross(self, argv, coro)
             if self.server.aof is not None and "write" in spec.flags:
                 from .persistence.aof import record_loop   # logged once, as the command
                 coro = record_loop(self, argv, coro)
