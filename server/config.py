@@ -169,6 +169,13 @@ ALIASES = {"hash-max-ziplist-entries": "hash-max-listpack-entries",
 
 _CLIENT_CLASSES = ("normal", "slave", "replica", "pubsub")
 
+# ``shards 0`` (the default) means this many.  Under the GIL a second shard
+# thread adds no parallelism, only a mailbox message and a thread hand-off per
+# shard touched: measured on 2 cores with random keys (docs/performance.md),
+# one shard beats two by 21-33% at c1 P30, 3-10% at c50 P1, ~6% at c50 P30,
+# and ties at c1 P1.  More shards remain a choice (--shards N).
+DEFAULT_SHARDS = 1
+
 
 def _parse_output_limits(value: str) -> dict[str, tuple[int, int, int]]:
     words = value.split()
@@ -201,7 +208,7 @@ class Config:
             setattr(self, o.attr, o.default)
         self.renamed: list[tuple[str, str]] = []    # rename-command, in order
         if not self.shards:
-            self.shards = os.cpu_count() or 1
+            self.shards = DEFAULT_SHARDS
 
     @property
     def config_file(self) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from .config import Config, ConfigError, parse_config_file
+from .config import DEFAULT_SHARDS, Config, ConfigError, parse_config_file
 
 __all__ = ["main", "build_config"]
 
@@ -21,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 6379; 0 picks a free port)")
     p.add_argument("--shards", type=int,
-                   help="number of shard actors (default: CPU count, here %d)" % (os.cpu_count() or 1))
+                   help="number of shard actors (default %d: see docs/performance.md)"
+                   % DEFAULT_SHARDS)
     p.add_argument("--databases", type=int, help="number of databases for SELECT (default 16)")
     p.add_argument("--loglevel", choices=["debug", "verbose", "notice", "warning", "nothing"],
                    help="log verbosity (default notice)")
@@ -51,7 +51,7 @@ def build_config(argv: list[str]) -> Config:
         name, _, value = item.partition("=")
         cfg.set(name, value, startup=True)
     if cfg.shards <= 0:
-        cfg.shards = os.cpu_count() or 1
+        cfg.shards = DEFAULT_SHARDS
     return cfg
 
 
