@@ -246,7 +246,14 @@ def serve_ready(shard) -> None:
                 if shard.notify_flags:      # the pop's keyspace events (server/notify.py)
                     from server.notify import served
                     served(db, key, w, result)
-                shard.bridge.post(Delivery(w, result))
+                aof = shard.aof
+                if aof is not None and aof.always:
+                    # appendfsync always: the served client's reply waits for
+                    # the fsync covering the pop's record, like any write's
+                    from server.persistence.aof import post_after_fsync
+                    post_after_fsync(aof, Delivery(w, result))
+                else:
+                    shard.bridge.post(Delivery(w, result))
             if skipped:
                 q.extendleft(reversed(skipped))
             if not q:
