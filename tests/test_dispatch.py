@@ -9,6 +9,7 @@ and no client left waiting when a shard dies under load."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import redis
@@ -179,3 +180,27 @@ def test_a_shard_killed_under_many_pipelining_connections_leaves_no_client_waiti
     assert all(v == k.encode() or (isinstance(v, redis.ResponseError)
                                    and str(v) == "shard 1 is down")
                for k, v in zip(keys, res))
+
+
+def test_cpu_affinity_pins_the_loop_and_every_shard_thread(shardis_factory):
+    import glob
+    import os
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    s = shardis_factory("--shards", "3", "--cpu-affinity", str(cpu))
+    c = s.client()
+    c.set("k", "v")
+    assert c.get("k") == b"v"
+    masks = []
+    for path in glob.glob(f"/proc/{s.proc.pid}/task/*/status"):
+        with open(path) as f:
+            masks += [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")]
+    assert len(masks) >= 4 and set(masks) == {str(cpu)}   # loop + 3 shards at least
+
+
+def test_an_invalid_cpu_list_is_refused_at_start():
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "server", "--cpu-affinity", "1-x", "--port", "0"],
+                       capture_output=True, text=True, timeout=30,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert p.returncode == 2 and "invalid CPU list '1-x'" in p.stderr
