@@ -186,6 +186,8 @@ class Client(asyncio.Protocol):
         self.user = b"default"
         self.authenticated = not self.guarded
         self.traced: list = []       # sampled batches whose replies are not all written
+        self.pushes: list = []       # pushed messages not yet written (see push)
+        self.push_bytes = 0
         self.burst = BURST_MAX       # commands parsed per pass (see BURST_MAX)
         self.avg_reply = 16          # moving average of reply bytes, sizes the burst
         self.more_input = False      # parsing stopped after a burst, input left
@@ -638,18 +640,34 @@ class Client(asyncio.Protocol):
     def update_sub_mode(self) -> None:
         self.sub_mode = bool(self.subs or self.psubs or self.ssubs)
 
-    def push(self, msg) -> None:
-        """Out-of-band message (pub/sub, invalidation): written now if nothing
-        is pending on this connection, else queued behind what is in flight."""
+    def push(self, msg, data: bytes | None = None) -> None:
+        """Out-of-band message (pub/sub, invalidation), or its encoding for
+        this connection's protocol in ``data`` (a publisher encodes once per
+        protocol).  Queued behind the replies in flight if any; else collected
+        in ``pushes`` and written once at the end of this loop iteration (or
+        by the next flush, before its replies): one write for many messages."""
         if self.closed or self.closing:
             return
-        data = encode(msg, self.proto)
+        if data is None:
+            data = encode(msg, self.proto)
         if self.seq.entries:
             self.seq.entries.append(data)
         else:
-            self.net_out += len(data)
-            self.transport.write(data)
+            if not self.pushes:
+                self.server.loop.call_soon(self.write_pushes)
+            self.pushes.append(data)
+            self.push_bytes += len(data)
         self.check_output_limits()
+
+    def write_pushes(self) -> None:
+        pp = self.pushes
+        if pp:
+            self.pushes = []
+            self.push_bytes = 0
+            if not self.closed and self.transport is not None:
+                data = pp[0] if len(pp) == 1 else b"".join(pp)
+                self.net_out += len(data)
+                self.transport.write(data)
 
     def check_output_limits(self, pending: int | None = None) -> None:
         """client-output-buffer-limit (hard/soft/seconds) of this client's
@@ -664,8 +682,8 @@ class Client(asyncio.Protocol):
             return
         hard, soft, secs = limits
         if pending is None:
-            pending = self.pending_output() + sum(len(e) for e in self.seq.entries
-                                                  if isinstance(e, bytes))
+            pending = self.pending_output() + self.push_bytes + sum(
+                len(e) for e in self.seq.entries if isinstance(e, bytes))
         now = time.monotonic()
         if hard and pending > hard:
             return self._kill_for_output(pending)
@@ -750,6 +768,8 @@ class Client(asyncio.Protocol):
     def flush(self) -> None:
         if self.closed:
             return
+        if self.pushes:         # pushes collected before these replies go first
+            self.write_pushes()
         out = self.seq.drain()
         if out:
             try:

@@ -42,15 +42,24 @@ class PubSub:
         self.messages_published += 1
         subs = (self.shard_channels if shard else self.channels).get(channel)
         if subs:
-            kind = b"smessage" if shard else b"message"
+            msg = Push([b"smessage" if shard else b"message", channel, message])
+            enc = {}                    # encoded once per protocol
             for c in list(subs):
-                c.push(Push([kind, channel, message]))
+                d = enc.get(c.proto)
+                if d is None:
+                    d = enc[c.proto] = encode(msg, c.proto)
+                c.push(msg, d)
                 n += 1
         if not shard and self.patterns:
             for pat, subs in list(self.patterns.items()):
                 if glob_match(pat, channel):
+                    msg = Push([b"pmessage", pat, channel, message])
+                    enc = {}
                     for c in list(subs):
-                        c.push(Push([b"pmessage", pat, channel, message]))
+                        d = enc.get(c.proto)
+                        if d is None:
+                            d = enc[c.proto] = encode(msg, c.proto)
+                        c.push(msg, d)
                         n += 1
         return n
 
