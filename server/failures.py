@@ -66,6 +66,10 @@ class DownInbox:
 
     def __call__(self, msg) -> None:
         t = type(msg)
+        if t is list:       # batches merged by the Dispatcher: each answered
+            for m in msg:
+                self(m)
+            return
         if t is Batch:
             if msg.replies is not None:      # already answered by the shard
                 return
