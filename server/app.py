@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import select
 import time
 
 import pykka
@@ -38,6 +39,16 @@ STARTUP_APPLIED = ("slowlog-log-slower-than", "client-output-buffer-limit", "req
 
 VERSION = "7.0.15"          # the Redis version whose behaviour we follow
 SHARDIS_VERSION = "0.1.0"
+
+
+def _readable(fd: int) -> bool:
+    """Whether a client socket has unread input (or EOF) waiting."""
+    if fd < 0:
+        return False
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 class ServerStats:
@@ -191,11 +202,17 @@ class Server:
         if "dashboard" in self.extensions:
             from .dashboard import stop_dashboard
             await stop_dashboard(self)
-        # let in-flight replies reach their clients (bounded wait)
+        # let in-flight replies reach their clients (bounded wait).  Input
+        # already sent counts as in flight too: a connection parsing a long
+        # pipeline burst by burst (Client.parse) is busy while input is
+        # buffered in its reader or waiting unread in its socket, so a
+        # pipeline that reached the server before the signal is answered
+        # (and the socket is not closed with unread data, which resets it)
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             busy = [c for c in self.clients.values()
-                    if (len(c.seq) or c.pending_output()) and not c.closed]
+                    if not c.closed and (len(c.seq) or c.pending_output() or (
+                        not c.closing and (c.more_input or _readable(c.fd))))]
             if not busy:
                 break
             await asyncio.sleep(0.01)
