@@ -218,11 +218,14 @@ def test_a_slow_shard_command_is_recorded_by_its_shard(both):
 
 def test_the_active_expire_cycle_over_the_threshold_is_an_expire_cycle_event(both):
     s, _ = both
+    # the threshold first, and a TTL longer than loading takes, so the keys
+    # expire in active cycles the monitor watches (on a loaded machine the
+    # load alone can outlast a short TTL)
+    s.config_set("latency-monitor-threshold", 1)
     p = s.pipeline(transaction=False)
     for i in range(40_000):
-        p.set(f"k{i}", "v", px=30)
+        p.set(f"k{i}", "v", px=800)
     p.execute()
-    s.config_set("latency-monitor-threshold", 1)
     deadline = time.time() + 5
     names = set()
     while time.time() < deadline and b"expire-cycle" not in names:
