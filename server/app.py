@@ -146,8 +146,9 @@ class Server:
             await start_dashboard(self)
         self._schedule_tick()
         snapshot.start_timers(self)
-        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shards",
-                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, self.config.shards)
+        n = self.config.shards
+        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shard%s",
+                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, n, "" if n == 1 else "s")
 
     def _schedule_tick(self) -> None:
         hz = max(1, int(self.config.hz))
