@@ -365,6 +365,29 @@ def test_disconnecting_blocked_client_stops_waiting_and_loses_nothing(shardis, r
     assert r.lrange("q", 0, -1) == [b"a"]
 
 
+def run_load(consumer, producer, n_consumers, n_producers, got, lock, total, stop) -> None:
+    """Start the consumer threads, then the producers; once the producers are
+    done, wait (up to 20 s) until ``total`` items were consumed, then stop
+    the consumers."""
+    consumers = [threading.Thread(target=consumer, args=(i,)) for i in range(n_consumers)]
+    for t in consumers:
+        t.start()
+    producers = [threading.Thread(target=producer, args=(p,)) for p in range(n_producers)]
+    for t in producers:
+        t.start()
+    for t in producers:
+        t.join(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with lock:
+            if len(got) >= total:
+                break
+        time.sleep(0.05)
+    stop.set()
+    for t in consumers:
+        t.join(10)
+
+
 # --------------------------------------------------------------- concurrency
 def test_many_producers_and_consumers_across_shards_deliver_each_element_once(shardis, r):
     keys = shard_keys(4)
@@ -397,23 +420,7 @@ def test_many_producers_and_consumers_across_shards_deliver_each_element_once(sh
             c.rpush(keys[(p + j) % len(keys)], f"{p}:{j}")
         c.close()
 
-    consumers = [threading.Thread(target=consumer, args=(i,)) for i in range(6)]
-    for t in consumers:
-        t.start()
-    producers = [threading.Thread(target=producer, args=(p,)) for p in range(n_producers)]
-    for t in producers:
-        t.start()
-    for t in producers:
-        t.join(30)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with lock:
-            if len(got) >= total:
-                break
-        time.sleep(0.05)
-    stop.set()
-    for t in consumers:
-        t.join(10)
+    run_load(consumer, producer, 6, n_producers, got, lock, total, stop)
     leftover = [v for k in keys for v in r.lrange(k, 0, -1)]
     everything = got + leftover
     assert len(everything) == total

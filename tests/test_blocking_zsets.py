@@ -21,25 +21,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_blocking import blocked_count, shard_keys, wait_blocked
-from tests.test_lists import Raw
-
-
-@pytest.fixture
-def pair(shardis, real_redis):
-    a, b = Raw(shardis.port), Raw(real_redis.port)
-    a.cmd("FLUSHALL")
-    b.cmd("FLUSHALL")
-    yield a, b
-    a.close()
-    b.close()
-
-
-def same(pair, *args):
-    a, b = pair
-    ra, rb = a.cmd(*args), b.cmd(*args)
-    assert ra == rb, f"{args}: shardis {ra!r} != redis {rb!r}"
-    return ra
+from tests.test_blocking import blocked_count, run_load, shard_keys, wait_blocked
+from tests.test_lists import Raw, pair, same  # noqa: F401 (pair is a fixture)
 
 
 def _encode(args) -> bytes:
@@ -600,23 +583,7 @@ def test_many_producers_and_consumers_across_shards_deliver_each_member_once(sha
                 c.zadd(k, {f"{p}:{j}": j})
         c.close()
 
-    consumers = [threading.Thread(target=consumer, args=(i,)) for i in range(6)]
-    for t in consumers:
-        t.start()
-    producers = [threading.Thread(target=producer, args=(p,)) for p in range(n_producers)]
-    for t in producers:
-        t.start()
-    for t in producers:
-        t.join(30)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with lock:
-            if len(got) >= total:
-                break
-        time.sleep(0.05)
-    stop.set()
-    for t in consumers:
-        t.join(10)
+    run_load(consumer, producer, 6, n_producers, got, lock, total, stop)
     leftover = [m for k in keys for m in r.zrange(k, 0, -1)]
     everything = got + leftover
     assert sorted(everything) == sorted(f"{p}:{j}".encode()
