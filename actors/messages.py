@@ -9,7 +9,9 @@ calls ``Future.get()``.
 
 from __future__ import annotations
 
-__all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease"]
+__all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease", "PRE_WAIT"]
+
+PRE_WAIT = object()     # Batch.pre while the batch's Notice is on its way
 
 
 class Batch:
@@ -24,9 +26,17 @@ class Batch:
     The connection's reply sequencer holds this object once per ``sink is
     None`` item, in request order, and consumes ``replies`` through ``cursor``:
     replies of one batch are always consumed in the order they were produced.
+
+    ``pre`` holds pushes that go before some of those replies: keyspace events
+    a command of this batch caused, for a connection that is subscribed to
+    them and is the batch's owner (Redis writes such an event before the
+    command's reply).  None (nothing), `PRE_WAIT` (set by the shard before it
+    posts the batch's Notice: the sequencer holds these replies until the loop
+    has delivered it) or ``{reply index: [encoded push, ...]}``.
     """
 
-    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "tx", "trace")
+    __slots__ = ("owner", "db", "proto", "items", "replies", "raws", "cursor", "tx", "trace",
+                 "pre")
 
     def __init__(self, owner, db: int, proto: int, tx=None):
         self.owner = owner          # loop-side object with batch_done(batch)
@@ -38,6 +48,7 @@ class Batch:
         self.replies: list | None = None   # set by the shard when done
         self.raws: list | None = None
         self.cursor = 0
+        self.pre = None
 
     def take(self):
         """Next ready reply for the sequencer, or None while executing."""

@@ -10,7 +10,11 @@ reply once it is ready and None before:
 * a `Pending`: a reply assembled from several parts (a command split across
   shards, a coordinator, a timer).
 
-Invariant: replies reach the socket in parse order.  ``drain`` only ever
+Invariant: replies reach the socket in parse order.  A batch's ``pre`` pushes
+(keyspace events its own commands caused, for a subscribed owner) are written
+right before the reply of the command that caused them; while the shard's
+Notice for the batch is still on its way (``pre is PRE_WAIT``) the batch
+counts as not ready, so an event can never fall behind its reply.  ``drain`` only ever
 removes a prefix of ready entries, so a slow entry holds back everything
 behind it (as Redis's single thread would) and nothing is reordered.
 
@@ -23,7 +27,7 @@ from collections import deque
 
 from server.protocol import encode
 
-from .messages import Batch
+from .messages import PRE_WAIT, Batch
 
 __all__ = ["ReplySequencer", "Pending"]
 
@@ -81,6 +85,9 @@ class ReplySequencer:
                 r = e.replies
                 if r is None:
                     break
+                pre = e.pre
+                if pre is PRE_WAIT:     # its keyspace events are not delivered yet
+                    break
                 q.popleft()
                 k = 1
                 while q and q[0] is e:
@@ -88,7 +95,18 @@ class ReplySequencer:
                     k += 1
                 c = e.cursor
                 e.cursor = c + k
-                out += r[c:c + k]
+                if pre is None:
+                    out += r[c:c + k]
+                else:                   # own keyspace events go before their replies
+                    for j in range(c, c + k):
+                        p = pre.get(j)
+                        if p:
+                            out += p
+                        out.append(r[j])
+                    if c + k == len(r):
+                        p = pre.get(c + k)
+                        if p:
+                            out += p
                 continue
             if isinstance(e, bytes):   # bytes or Raw: ready at parse time
                 out.append(e)

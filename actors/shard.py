@@ -26,7 +26,7 @@ from server.protocol import BIG_BULK, BigBulk, CommandError, Err, Raw, encode
 from .keyspace import Keyspace
 from collections import deque
 
-from .messages import Batch, Call, Tick, TxHold, TxRelease
+from .messages import PRE_WAIT, Batch, Call, Tick, TxHold, TxRelease
 
 __all__ = ["ShardActor", "ShardStats"]
 
@@ -378,6 +378,12 @@ class ShardActor(pykka.ThreadingActor):
         # per run.  Every command is still timed on its own for the slowlog.
         run_fn = None
         run_n = run_ns = run_failed = 0
+        # With keyspace events on: ``marks`` says which reply each event goes
+        # before, for an owner subscribed to its own events (Batch.pre):
+        # (end, i) = the events up to ``end`` in self.notices come before the
+        # batch's reply i (i = len(replies): none yet, after the last one)
+        marks = [] if self.notify_flags else None
+        nmark = len(self.notices)
         for fn, argv, sink, _ in batch.items:
             try:
                 v = fn(db, argv)
@@ -396,10 +402,16 @@ class ShardActor(pykka.ThreadingActor):
                     count_error(self.errstats, v)
             if self.notify_flags or self.tracking or self.bcast:
                 _after_command(self, db, fn, argv, v)
+                if marks is not None and len(self.notices) > nmark:
+                    nmark = len(self.notices)
+                    marks.append((nmark, len(replies)))
             if ready and self.held_by is None:
                 # serve clients blocked on keys this command filled before
                 # anything else runs (handleClientsBlockedOnKeys after call())
                 _serve_blocked(self, True)
+                if marks is not None and len(self.notices) > nmark:
+                    nmark = len(self.notices)       # after this command's reply
+                    marks.append((nmark, len(replies) + (sink is None)))
             if aof is not None and not failed and type(v) is not Err:
                 logged = _aof_log(aof, self, db, fn, argv, v) or logged
             # one clock read per command: each command's time runs from the
@@ -452,7 +464,8 @@ class ShardActor(pykka.ThreadingActor):
         if trace is not None:
             trace.t_exec_end = clock()
         if self.notices or self.invalidations:
-            self.post_notices()    # before the replies: Redis emits during the command
+            # before the replies: Redis emits during the command
+            self.post_notices(batch if marks else None, marks, len(replies))
         batch.raws = raws
         batch.replies = replies   # publish last: the loop tests replies for done
         if logged and aof.always:
@@ -461,16 +474,25 @@ class ShardActor(pykka.ThreadingActor):
         else:
             self.bridge.post(batch)
 
-    def post_notices(self) -> None:
+    def post_notices(self, batch=None, marks=None, nreplies=0) -> None:
         """Hand queued keyspace events and tracking invalidations to the loop
-        (server/notify.py), in the order this thread queued them."""
+        (server/notify.py), in the order this thread queued them.  ``batch``
+        and ``marks``: the events' places among that batch's replies; the
+        batch waits (Batch.pre) until the loop has delivered them."""
         events, inv = self.notices, self.invalidations
         self.notices, self.invalidations = [], []
         if self.notice_tail:        # deletes outside a command (eviction...)
             events.extend(self.notice_tail)
             self.notice_tail.clear()
         if self.notice_factory is not None:
-            self.bridge.post(self.notice_factory(events, inv))
+            notice = self.notice_factory(events, inv)
+            if batch is not None:
+                notice.batch = batch
+                notice.marks = marks
+                notice.nreplies = nreplies
+                if nreplies:
+                    batch.pre = PRE_WAIT    # set before the post: the loop clears it
+            self.bridge.post(notice)
 
     def invalidate(self, key: bytes) -> None:
         """signalModifiedKey's tracking half: clients that read ``key`` and

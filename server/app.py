@@ -99,6 +99,7 @@ class Server:
         # shards keep their own (ShardActor.slow); SLOWLOG merges both
         self.slowlog_threshold_ns = 10_000_000
         self.loop_slow: list = []
+        self.push_before = None     # (batch, reply index) while a Notice publishes
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:

@@ -48,7 +48,8 @@ from actors.sequencer import Pending, ReplySequencer
 
 from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, RequestReader,
                        encode)
-from .router import FANOUTS
+from .notify import events_on
+from .router import FANOUTS, ordered_fanout
 from .table import TABLE, Route
 from .tracking import FLUSHES as _FLUSHES, after_dispatch as tracking_after_dispatch
 
@@ -149,6 +150,7 @@ class Client(asyncio.Protocol):
         self.dirty_shards: list[int] = []
         self.parked: deque = deque()
         self.barrier = 0
+        self.barrier_p = None       # the running barrier's Pending (one at a time)
         self.db = 0
         self.proto = 2
         self.name = b""
@@ -512,6 +514,9 @@ class Client(asyncio.Protocol):
 
     def multi_shard(self, spec, argv, keys) -> None:
         if spec.fanout is not None:
+            if self.server.extensions.get("notify_flags") and events_on(self.server):
+                # keyspace events in argument order (server/router.py)
+                return self.run_tx(self.shards_of(keys), ordered_fanout(self, spec, argv))
             return self.fan_parts(*FANOUTS[spec.fanout](self, spec, argv))
         if spec.cross is not None:
             coro = spec.cross(self, argv)
@@ -563,6 +568,7 @@ class Client(asyncio.Protocol):
         p = Pending(1, None, self.proto)
         self.seq.entries.append(p)
         self.barrier += 1
+        self.barrier_p = p
         task = self.server.loop.create_task(coro)
         if spec is not None and "blocking" not in spec.flags:
             task.add_done_callback(lambda t, p=p: (self.loop_time(spec, argv, t0),
@@ -580,6 +586,8 @@ class Client(asyncio.Protocol):
 
     def _barrier_done(self, task, p: Pending, spec=None) -> None:
         self.barrier -= 1
+        if self.barrier_p is p:
+            self.barrier_p = None
         if task.cancelled():
             v = Err(b"ERR command cancelled")
         else:
@@ -650,6 +658,9 @@ class Client(asyncio.Protocol):
             return
         if data is None:
             data = encode(msg, self.proto)
+        pb = self.server.push_before
+        if pb is not None and pb[0] is self and self.own_event_first(pb[1], pb[2], data):
+            return
         if self.seq.entries:
             self.seq.entries.append(data)
         else:
@@ -658,6 +669,32 @@ class Client(asyncio.Protocol):
             self.pushes.append(data)
             self.push_bytes += len(data)
         self.check_output_limits()
+
+    def own_event_first(self, batch, i, data: bytes) -> bool:
+        """A keyspace event caused by this connection's own command goes
+        before that command's reply, as Redis writes it (server/notify.py):
+        batch ``batch``'s reply i (Batch.pre), or the running barrier's reply
+        (a coordinator or cross-shard transaction; batch or i None).  False:
+        queue it as usual."""
+        if batch is not None and i is not None:
+            pre = batch.pre
+            if type(pre) is not dict:
+                pre = batch.pre = {}
+            p = pre.get(i)
+            if p is None:
+                pre[i] = [data]
+            else:
+                p.append(data)
+            return True
+        bp = self.barrier_p
+        if bp is None or bp.reply is not None:
+            return False
+        q = self.seq.entries
+        for j in range(len(q) - 1, -1, -1):
+            if q[j] is bp:
+                q.insert(j, data)
+                return True
+        return False
 
     def write_pushes(self) -> None:
         pp = self.pushes

@@ -34,6 +34,7 @@ Cost when off: ``shard.notify_flags`` is 0; each hook is one attribute test.
 
 from __future__ import annotations
 
+from actors.messages import PRE_WAIT
 from server.protocol import NULL_ARRAY, Err
 
 __all__ = ["parse_flags", "flags_string", "apply", "after_command", "Notice"]
@@ -107,14 +108,22 @@ def normalise(value: str) -> str:
 # ------------------------------------------------------------------ loop side
 class Notice:
     """Events (and tracking invalidations) of one shard, delivered on the loop
-    in the order the shard queued them; posted through the bridge."""
+    in the order the shard queued them; posted through the bridge.
 
-    __slots__ = ("deliver", "events", "invalidations")
+    For a batch's events the shard also names the ``batch`` and ``marks``:
+    (end, i) pairs saying that the events before index ``end`` go before the
+    batch's reply i (``nreplies``: how many replies it has).  While they are
+    published, ``server.push_before`` is (batch, i), so a subscriber that owns
+    the batch puts the event before that reply (`Client.push`, Batch.pre),
+    as Redis writes it; everyone else gets it as usual."""
+
+    __slots__ = ("deliver", "events", "invalidations", "batch", "marks", "nreplies")
 
     def __init__(self, deliver, events, invalidations):
         self.deliver = deliver
         self.events = events
         self.invalidations = invalidations
+        self.batch = None
 
     def complete(self):
         self.deliver(self)
@@ -125,17 +134,43 @@ def _deliver(server, notice: Notice) -> None:
     if notice.invalidations:
         from server import tracking
         tracking.deliver(server, notice.invalidations)
-    if not notice.events:
+    batch = notice.batch
+    if batch is None:
+        if notice.events:
+            _publish(server, notice.events)
         return
+    try:
+        if notice.events:
+            _publish(server, notice.events, notice.marks, notice.nreplies, batch)
+    finally:
+        server.push_before = None
+        if batch.pre is PRE_WAIT:       # (the batch itself completes after this
+            batch.pre = None            # notice, on the same bridge: it flushes)
+
+
+def _publish(server, events, marks=(), nreplies=0, batch=None) -> None:
     from server.commands.pubsub import registry
     ps = registry(server)
     flags = server.extensions.get("notify_flags", 0)
     publish = ps.publish
-    for dbi, event, key in notice.events:
+    m = 0
+    nm = len(marks)
+    for n, (dbi, event, key) in enumerate(events):
+        if batch is not None:
+            while m < nm and marks[m][0] <= n:
+                m += 1
+            server.push_before = (batch.owner, batch, min(marks[m][1], nreplies) if nreplies
+                                  else None) if m < nm else None
         if flags & KEYSPACE:
             publish(b"__keyspace@%d__:%b" % (dbi, key), event)
         if flags & KEYEVENT:
             publish(b"__keyevent@%d__:%b" % (dbi, event), key)
+
+
+def events_on(server) -> bool:
+    """Are keyspace events published (K or E, and some class)?"""
+    f = server.extensions.get("notify_flags", 0)
+    return bool(f & (KEYSPACE | KEYEVENT) and f & ~(KEYSPACE | KEYEVENT))
 
 
 def notice_factory(server):
@@ -493,8 +528,12 @@ async def notify_cross(conn, argv, coro):
     if flags & (KEYSPACE | KEYEVENT) and type(v) is not Err:
         events = [(db, e, k) for cls, db, e, k in _cross_events(conn.db, argv, v)
                   if flags & cls]
-        if events:
-            _deliver(server, Notice(None, events, None))
+        if events:      # the connection's own subscription gets them before the reply
+            server.push_before = (conn, None, None)
+            try:
+                _publish(server, events)
+            finally:
+                server.push_before = None
     return v
 
 

@@ -17,16 +17,38 @@ from __future__ import annotations
 
 from server.protocol import OK, CommandError, Err
 
-__all__ = ["FANOUTS", "group_keys"]
+__all__ = ["FANOUTS", "group_keys", "ordered_fanout"]
 
 
-def group_keys(conn, keys) -> dict[int, list[int]]:
-    """shard -> positions (in ``keys``) of the keys it owns."""
+def group_keys(conn, keys, runs: bool = False) -> list[tuple[int, list[int]]]:
+    """(shard, positions in ``keys`` of the keys it owns) per part: one part
+    per shard, or with ``runs`` one per run of consecutive keys on one shard
+    (parts in argument order, for `ordered_fanout`)."""
     shard_of = conn.shard_of
+    if runs:
+        out: list = []
+        last = None
+        for i, k in enumerate(keys):
+            s = shard_of(k)
+            if s == last:
+                out[-1][1].append(i)
+            else:
+                out.append((s, [i]))
+                last = s
+        return out
     groups: dict[int, list[int]] = {}
     for i, k in enumerate(keys):
         groups.setdefault(shard_of(k), []).append(i)
-    return groups
+    return list(groups.items())
+
+
+async def ordered_fanout(conn, spec, argv):
+    """Run a fan-out command as hops in argument order, one after another
+    (inside a transaction, so still atomic and isolated): with keyspace
+    events on, its events then come in Redis's order (``del a``, then
+    ``del b``) instead of in the order the shards happen to finish."""
+    parts, merge = FANOUTS[spec.fanout](conn, spec, argv, True)
+    return merge([await conn.hop(s, fn, a) for s, fn, a in parts])
 
 
 def _first_error(results):
@@ -36,12 +58,11 @@ def _first_error(results):
     return None
 
 
-def fanout_concat(conn, spec, argv):
+def fanout_concat(conn, spec, argv, runs=False):
     keys = argv[1:]
-    groups = group_keys(conn, keys)
     parts = []
     layout = []
-    for s, pos in groups.items():
+    for s, pos in group_keys(conn, keys, runs):
         parts.append((s, spec.handler, [argv[0]] + [keys[i] for i in pos]))
         layout.append(pos)
     n = len(keys)
@@ -58,24 +79,22 @@ def fanout_concat(conn, spec, argv):
     return parts, merge
 
 
-def fanout_sum(conn, spec, argv):
+def fanout_sum(conn, spec, argv, runs=False):
     keys = argv[1:]
-    groups = group_keys(conn, keys)
     parts = [(s, spec.handler, [argv[0]] + [keys[i] for i in pos])
-             for s, pos in groups.items()]
+             for s, pos in group_keys(conn, keys, runs)]
 
     def merge(results):
         return _first_error(results) or sum(results)
     return parts, merge
 
 
-def fanout_pairs(conn, spec, argv):
+def fanout_pairs(conn, spec, argv, runs=False):
     if len(argv) % 2 == 0:
         raise CommandError(f"ERR wrong number of arguments for '{spec.name}' command")
     keys = argv[1::2]
-    groups = group_keys(conn, keys)
     parts = []
-    for s, pos in groups.items():
+    for s, pos in group_keys(conn, keys, runs):
         a = [argv[0]]
         for i in pos:
             a.append(argv[1 + 2 * i])

@@ -231,9 +231,8 @@ async def bitop_cross(conn, argv):
     op = _bitop_check(argv)
     from server.router import group_keys
     srcs = argv[3:]
-    groups = group_keys(conn, srcs)
+    parts = group_keys(conn, srcs)
     values = [b""] * len(srcs)
-    parts = list(groups.items())
     res = await asyncio.gather(*[conn.hop(s, _read_sources, [b"GET"] + [srcs[i] for i in pos])
                                  for s, pos in parts])
     for (s, pos), vals in zip(parts, res):

@@ -244,19 +244,24 @@ async def msetnx_cross(conn, argv):
     """Keys on several shards (held by the transaction): check all, then write."""
     if len(argv) % 2 == 0:
         raise CommandError("ERR wrong number of arguments for 'msetnx' command")
+    from server.notify import events_on
     from server.router import group_keys
     keys = argv[1::2]
     groups = group_keys(conn, keys)
     found = await asyncio.gather(*[conn.hop(s, _any_exists, [b"EXISTS"] + [keys[i] for i in pos])
-                                   for s, pos in groups.items()])
+                                   for s, pos in groups])
     if any(found):
         return 0
+    ordered = events_on(conn.server)    # then the set events come in argument order
     writes = []
-    for s, pos in groups.items():
+    for s, pos in (group_keys(conn, keys, True) if ordered else groups):
         a = [b"MSET"]
         for i in pos:
             a += [argv[1 + 2 * i], argv[2 + 2 * i]]
-        writes.append(conn.hop(s, cmd_mset, a))
+        if ordered:
+            await conn.hop(s, cmd_mset, a)
+        else:
+            writes.append(conn.hop(s, cmd_mset, a))
     await asyncio.gather(*writes)
     return 1
 

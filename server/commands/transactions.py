@@ -24,7 +24,8 @@ import inspect
 from types import CoroutineType
 
 from server.protocol import NULL_ARRAY, OK, CommandError, Err
-from server.router import FANOUTS
+from server.notify import events_on
+from server.router import FANOUTS, ordered_fanout
 from server.table import Route, command
 
 CONN = Route.CONN
@@ -274,8 +275,11 @@ async def run_exec(conn, queued, watching):
                 out[i] = e.reply
         waits.clear()
 
+    # With keyspace events on, commands run one at a time (exec_raw), so
+    # the events of different shards come in the order of the commands
+    ordered = events_on(conn.server)
     for i, (spec, argv) in enumerate(queued):
-        if spec.route is Route.SHARD:
+        if spec.route is Route.SHARD and not ordered:
             shards = conn.shards_of(spec.keys(argv)) or {0}
             if len(shards) == 1:
                 waits.append((i, add(shards.pop(), spec.handler, argv), None))
@@ -305,6 +309,8 @@ async def exec_raw(conn, spec, argv):
         if len(shards) == 1:
             return await conn.hop(shards.pop(), spec.handler, argv)
         if spec.fanout is not None:
+            if events_on(conn.server):     # keyspace events in argument order
+                return await ordered_fanout(conn, spec, argv)
             parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
             res = await asyncio.gather(*[conn.hop(s, fn, a) for s, fn, a in parts])
             return merge(list(res))
