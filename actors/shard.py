@@ -58,6 +58,14 @@ def _after_command(shard, db, fn, argv, v):
     return after_command(shard, db, fn, argv, v)
 
 
+def _mark_events(events, start, argv, ri, marks):
+    # which of a command's events go before its reply (server/notify.py)
+    global _mark_events
+    from server.notify import mark_events
+    _mark_events = mark_events
+    return mark_events(events, start, argv, ri, marks)
+
+
 def _aof_post(aof, batch):
     global _aof_post
     from server.persistence.aof import post_after_fsync
@@ -403,8 +411,7 @@ class ShardActor(pykka.ThreadingActor):
             if self.notify_flags or self.tracking or self.bcast:
                 _after_command(self, db, fn, argv, v)
                 if marks is not None and len(self.notices) > nmark:
-                    nmark = len(self.notices)
-                    marks.append((nmark, len(replies)))
+                    nmark = _mark_events(self.notices, nmark, argv, len(replies), marks)
             if ready and self.held_by is None:
                 # serve clients blocked on keys this command filled before
                 # anything else runs (handleClientsBlockedOnKeys after call())

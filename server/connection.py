@@ -48,7 +48,7 @@ from actors.sequencer import Pending, ReplySequencer
 
 from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, RequestReader,
                        encode)
-from .notify import events_on
+from .notify import AFTER_REPLY, events_on
 from .router import FANOUTS, ordered_fanout
 from .table import TABLE, Route
 from .tracking import FLUSHES as _FLUSHES, after_dispatch as tracking_after_dispatch
@@ -151,6 +151,7 @@ class Client(asyncio.Protocol):
         self.parked: deque = deque()
         self.barrier = 0
         self.barrier_p = None       # the running barrier's Pending (one at a time)
+        self.barrier_name = None    # and its command's name, if it is one command
         self.db = 0
         self.proto = 2
         self.name = b""
@@ -526,7 +527,9 @@ class Client(asyncio.Protocol):
             if self.server.aof is not None and "write" in spec.flags:
                 from .persistence.aof import record_loop   # logged once, as the command
                 coro = record_loop(self, argv, coro)
-            return self.run_tx(self.shards_of(keys), coro)
+            self.run_tx(self.shards_of(keys), coro)
+            self.barrier_name = argv[0].lower()
+            return None
         err = Err(b"CROSSSLOT Keys in request don't hash to the same slot")
         count_error(self.server, err)
         self.seq.entries.append(encode(err, self.proto))
@@ -569,6 +572,7 @@ class Client(asyncio.Protocol):
         self.seq.entries.append(p)
         self.barrier += 1
         self.barrier_p = p
+        self.barrier_name = argv[0].lower() if argv else None
         task = self.server.loop.create_task(coro)
         if spec is not None and "blocking" not in spec.flags:
             task.add_done_callback(lambda t, p=p: (self.loop_time(spec, argv, t0),
@@ -689,6 +693,8 @@ class Client(asyncio.Protocol):
         bp = self.barrier_p
         if bp is None or bp.reply is not None:
             return False
+        if batch is not None and AFTER_REPLY.get(self.barrier_name) == 0:
+            return False        # a hop's event that Redis writes after the reply
         q = self.seq.entries
         for j in range(len(q) - 1, -1, -1):
             if q[j] is bp:

@@ -148,6 +148,51 @@ def _deliver(server, notice: Notice) -> None:
             batch.pre = None            # notice, on the same bridge: it flushes)
 
 
+# Commands whose reply Redis 7.0 writes before (some of) their events: the
+# number of the command's own events that still come before the reply.  Events
+# raised while the command runs (new, keymiss, expired) always come first;
+# the rest - its own events and the ``del`` of an emptied key - after the
+# reply.  (ZPOPMIN/ZPOPMAX/ZMPOP and their blocking forms: Redis 7.0 writes
+# the event inside the reply array, which RESP3 forbids; Shardis writes it
+# before.)  Seen on the wire with a RESP3 connection subscribed to its own
+# events.
+AFTER_REPLY = {
+    b"getset": 0, b"getdel": 0, b"getex": 0, b"bitfield": 0,
+    b"expire": 0, b"pexpire": 0, b"expireat": 0, b"pexpireat": 0,
+    b"lpush": 0, b"rpush": 0, b"lpushx": 0, b"rpushx": 0, b"lpop": 0, b"rpop": 0,
+    b"lset": 0, b"lmpop": 0, b"rpoplpush": 1, b"lmove": 1, b"spop": 1,
+    b"sunionstore": 0, b"sdiffstore": 0, b"sinterstore": 0,
+    b"hset": 0, b"hmset": 0, b"hsetnx": 0, b"hincrby": 0, b"hincrbyfloat": 0,
+    b"zadd": 0, b"zincrby": 0, b"zunionstore": 0, b"zinterstore": 0, b"zdiffstore": 0,
+    b"zrangestore": 0, b"blpop": 0, b"brpop": 0, b"blmpop": 0,
+}
+_EARLY = (b"new", b"keymiss", b"expired")
+_EXPIRES = (b"expire", b"pexpire", b"expireat", b"pexpireat")
+
+
+def mark_events(events, start: int, argv, ri: int, marks: list) -> int:
+    """Shard side: the command just run (its reply will be reply ``ri`` of
+    its batch) queued ``events[start:]``; add the marks that place them
+    around that reply (Notice.marks) and return the new start."""
+    end = len(events)
+    name = argv[0].lower()
+    k = AFTER_REPLY.get(name)
+    if k is None or (name in _EXPIRES and events[end - 1][1] == b"del"):
+        marks.append((end, ri))     # (an EXPIRE that deletes: del, then reply)
+        return end
+    j = start
+    while j < end:
+        if events[j][1] not in _EARLY:
+            if k == 0 or events[j][1] == b"del":
+                break
+            k -= 1
+        j += 1
+    if j > start:
+        marks.append((j, ri))
+    marks.append((end, ri + 1))
+    return end
+
+
 def _publish(server, events, marks=(), nreplies=0, batch=None) -> None:
     from server.commands.pubsub import registry
     ps = registry(server)
@@ -446,7 +491,7 @@ RULES = {
     b"zremrangebylex": _if_positive(ZSET, b"zremrangebylex"),
     b"zpopmin": _if_value(ZSET, b"zpopmin"), b"zpopmax": _if_value(ZSET, b"zpopmax"),
     b"bzpopmin": _pop_named(ZSET, b"zpopmin"), b"bzpopmax": _pop_named(ZSET, b"zpopmax"),
-    b"zmpop": _mpop(ZSET, b"zpopmin", b"zpopmax", 2),
+    # ZMPOP: its event comes from zsets._zmpop_one (shared with the hops)
     b"bzmpop": _mpop(ZSET, b"zpopmin", b"zpopmax", 3),
     b"zunionstore": _store(ZSET, b"zunionstore"), b"zinterstore": _store(ZSET, b"zinterstore"),
     b"zdiffstore": _store(ZSET, b"zdiffstore"), b"zrangestore": _store(ZSET, b"zrangestore"),
@@ -494,14 +539,7 @@ def _cross_events(dbi: int, argv, v) -> list:
             up = [a.upper() for a in argv[3:]]
             db = int(argv[3 + up.index(b"DB") + 1]) if b"DB" in up else dbi
             add(GENERIC, b"copy_to", argv[2], db)
-    elif name in (b"lmove", b"rpoplpush", b"blmove", b"brpoplpush"):
-        if v is not None:
-            if name in (b"rpoplpush", b"brpoplpush"):
-                wf, wt = b"RIGHT", b"LEFT"
-            else:
-                wf, wt = argv[3].upper(), argv[4].upper()
-            add(LIST, b"lpush" if wt == b"LEFT" else b"rpush", argv[2])
-            add(LIST, b"lpop" if wf == b"LEFT" else b"rpop", argv[1])
+    # (LMOVE/RPOPLPUSH over shards: the hops emit theirs, lists.lmove_across)
     elif name == b"smove":
         if v == 1:
             add(SET, b"srem", argv[1])
@@ -523,18 +561,27 @@ def _cross_events(dbi: int, argv, v) -> list:
 async def notify_cross(conn, argv, coro):
     """Wrap a coordinator: publish the command's events after it returns."""
     v = await coro
+    publish_cross(conn, argv, v)
+    return v
+
+
+def publish_cross(conn, argv, v) -> None:
+    """A coordinator's own events, decided from its arguments and reply."""
     server = conn.server
     flags = server.extensions.get("notify_flags", 0)
     if flags & (KEYSPACE | KEYEVENT) and type(v) is not Err:
         events = [(db, e, k) for cls, db, e, k in _cross_events(conn.db, argv, v)
                   if flags & cls]
         if events:      # the connection's own subscription gets them before the reply
-            server.push_before = (conn, None, None)
+            k = AFTER_REPLY.get(argv[0].lower(), len(events))   # (those Redis writes first)
             try:
-                _publish(server, events)
+                if k:
+                    server.push_before = (conn, None, None)
+                    _publish(server, events[:k])
+                server.push_before = None
+                _publish(server, events[k:])
             finally:
                 server.push_before = None
-    return v
 
 
 # ------------------------------------------------------------------ blocked clients

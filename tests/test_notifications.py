@@ -141,6 +141,26 @@ def test_class_filters_new_keymiss_and_channel_selection(shardis, real_redis):
         same(shardis, real_redis, flags, cmds)
 
 
+def test_multi_key_commands_over_shards_emit_events_in_argument_order(shardis, real_redis):
+    # 20 keys spread over the 4 shards: the parts' events must not come in
+    # the order the shards happen to finish
+    keys = [f"key:{i}" for i in range(20)]
+    pairs = [x for k in keys for x in (k, "v")]
+    cmds = [("MSET", *pairs), ("MGET", *keys, "missing:1", "missing:2"), ("DEL", *keys[::2]),
+            ("UNLINK", *keys), ("MSETNX", *pairs), ("DEL", *reversed(keys))]
+    for _ in range(3):
+        same(shardis, real_redis, "KEA", cmds)
+        same(shardis, real_redis, "KEAm", cmds)
+
+
+def test_multi_exec_over_shards_emits_events_in_command_order(shardis, real_redis):
+    same(shardis, real_redis, "KEA", [
+        ("MULTI",), ("SET", "a", "1"), ("LPUSH", "l", "x"), ("SADD", "s", "m"), ("DEL", "l", "a"),
+        ("MSET", "x", "1", "y", "2", "z", "3"), ("INCR", "n"), ("DEL", "z", "s", "y", "x"),
+        ("EXEC",),
+    ])
+
+
 def test_events_in_other_databases_name_their_database(shardis, real_redis):
     for server in (shardis, real_redis):
         c = server.client(protocol=2, db=3)
@@ -333,11 +353,6 @@ def test_generated_command_sequences_emit_the_same_events_as_redis(shardis, real
     same(shardis, real_redis, flags, cmds)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: Client.push queues a push behind every reply in flight; Redis writes a keyspace "
-    "event caused by the connection's own command before that command's reply. Fix: the "
-    "shard's Notice names the batch it precedes and Client.push inserts the push before "
-    "that batch's first sequencer entry (server/connection.py)"))
 def test_resp3_subscriber_that_writes_gets_the_event_before_its_reply(shardis, real_redis):
     script = (b"HELLO 3\r\nCONFIG SET notify-keyspace-events KA\r\nPSUBSCRIBE __keyspace@0__:*\r\n"
               b"SET k v\r\nDEL k\r\nPING\r\n")

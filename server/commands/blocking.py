@@ -55,6 +55,8 @@ from .lists import LEFT, RIGHT, RedisList, Delivery, parse_mpop, parse_where
 from .zsets import ZSet
 from .util import parse_int
 
+_LIST_EVENTS = 1 << 4      # server/notify.py LIST (l)
+
 CONN = Route.CONN
 
 NOT_FLOAT = "ERR timeout is not a float or out of range"
@@ -495,17 +497,11 @@ async def _lmove_once(conn, src, dst, wherefrom, whereto):
 
 
 def _lmove_item(db, argv):
-    return lists.lmove_local(db, argv[1], argv[2], argv[3], argv[4])
-
-
-def _push_or_refuse(db, argv):
-    """Hop on a remote BLMOVE destination: push, or False on WRONGTYPE."""
-    key = argv[1]
-    v = db.lookup(key)
-    if v is not None and type(v) is not RedisList:
-        return False
-    lists.push_values(db, key, v, (argv[3],), argv[2])
-    return True
+    v = lists.lmove_local(db, argv[1], argv[2], argv[3], argv[4])
+    if v is not None and type(v) is not Err:    # LMOVE's events: push, then pop
+        db.notify(_LIST_EVENTS, b"lpush" if argv[4] == LEFT else b"rpush", argv[2])
+        db.notify(_LIST_EVENTS, b"lpop" if argv[3] == LEFT else b"rpop", argv[1])
+    return v
 
 
 async def blmove_generic(conn, src, dst, wherefrom, whereto, timeout_ms):
@@ -525,7 +521,7 @@ async def blmove_generic(conn, src, dst, wherefrom, whereto, timeout_ms):
     if type(res) is Popped:
         # finish the move on the destination's shard (even if the client has
         # gone: the move was decided when the source shard served it)
-        ok = await conn.hop(conn.shard_of(dst), _push_or_refuse,
+        ok = await conn.hop(conn.shard_of(dst), lists.push_for_move,
                             [b"", dst, whereto, res.value])
         if ok is not True:
             conn.server.call_shard(conn.shard_of(src), requeue_on_shard, conn.db,

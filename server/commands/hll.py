@@ -214,7 +214,7 @@ def _store_merged(db, argv):
          complexity="O(N) to merge N HyperLogLogs, but with high constant times.")
 def cmd_pfmerge(db, argv):
     # Redis validates the destination (merged too) first, then each source
-    _registers(db.lookup(argv[1]))
+    _registers(db.get(argv[1]))     # a read lookup: a miss is a keymiss
     blobs = _fetch_registers(db, [b""] + argv[2:])
     return _store_merged(db, [b"", argv[1], blobs])
 

@@ -30,6 +30,8 @@ from server.table import command
 
 from .util import INT64_MIN, SYNTAX, parse_int
 
+_LIST_EVENTS = 1 << 4      # server/notify.py LIST (l)
+
 # Redis 7.0's list-max-listpack-size default (-2: 8 KB per quicklist node).
 # Redis 7.0 (unlike 7.2) always stores a list as a quicklist of listpack
 # nodes, so OBJECT ENCODING answers "quicklist" whatever the size; the node
@@ -423,8 +425,13 @@ def cmd_lmpop(db, argv):
 
 
 def _mpop_part(db, argv):
-    """Hop body for a cross-shard LMPOP: argv = [_, where, count, key...]."""
-    return mpop_on_shard(db, argv[3:], argv[1], argv[2])
+    """Hop body for a cross-shard LMPOP (and a blocking pop's first try):
+    argv = [_, where, count, key...].  Emits the pop's keyspace event itself
+    (the command's rule applies only to its own handler)."""
+    r = mpop_on_shard(db, argv[3:], argv[1], argv[2])
+    if type(r) is list:
+        db.notify(_LIST_EVENTS, b"lpop" if argv[1] == LEFT else b"rpop", r[0])
+    return r
 
 
 async def cross_lmpop(conn, argv):
@@ -696,31 +703,38 @@ def cmd_rpoplpush(db, argv):
     return lmove_local(db, argv[1], argv[2], RIGHT, LEFT)
 
 
-def _is_wrongtype(db, argv):
-    """Hop on the destination's shard: does it hold a non-list?"""
-    v = db.lookup(argv[1])
-    return v is not None and type(v) is not RedisList
-
-
-def pop_for_move(db, argv):
-    """Hop on the source's shard: argv = [_, key, wherefrom, dst_wrongtype].
-    None if the source is missing, WRONGTYPE for a non-list source or a
-    non-list destination (in that order, as Redis checks), else the element."""
+def peek_for_move(db, argv):
+    """Hop on the source's shard: argv = [_, key, wherefrom].  The element
+    LMOVE would move (the source stays as it is), None if the source is
+    missing; WRONGTYPE for a non-list source."""
     lst = _for_write(db, argv[1])
     if lst is None:
         return None
-    if argv[3]:
-        raise CommandError(WRONGTYPE)
+    return lst[0] if argv[2] == LEFT else lst[-1]
+
+
+def push_for_move(db, argv):
+    """Hop on the destination's shard: argv = [_, key, whereto, element].
+    Push it (with LMOVE's push event), or False for a non-list destination."""
+    key = argv[1]
+    v = db.lookup(key)
+    if v is not None and type(v) is not RedisList:
+        return False
+    push_values(db, key, v, (argv[3],), argv[2])
+    db.notify(_LIST_EVENTS, b"lpush" if argv[2] == LEFT else b"rpush", key)
+    return True
+
+
+def pop_for_move(db, argv):
+    """Hop on the source's shard, after push_for_move: argv = [_, key,
+    wherefrom]; pops the element peek_for_move saw (the transaction holds
+    the shard in between), with LMOVE's pop event and the ``del`` of an
+    emptied source after it."""
+    lst = _for_write(db, argv[1])
     v = lst.popleft() if argv[2] == LEFT else lst.pop()
+    db.notify(_LIST_EVENTS, b"lpop" if argv[2] == LEFT else b"rpop", argv[1])
     after_pop(db, argv[1], lst)
     return v
-
-
-def push_one(db, argv):
-    """Hop on the destination's shard: argv = [_, key, whereto, element]."""
-    key = argv[1]
-    push_values(db, key, _for_write(db, key), (argv[3],), argv[2])
-    return None
 
 
 async def cross_lmove(conn, argv):
@@ -734,14 +748,19 @@ async def cross_lmove(conn, argv):
 
 
 async def lmove_across(conn, src: bytes, dst: bytes, wherefrom: int, whereto: int):
+    """LMOVE over two shards, inside a transaction holding both: look at the
+    source (its type is checked first, as Redis does), push on the
+    destination (or WRONGTYPE), then pop the source.  Three hops, in the
+    order Redis emits the events: the push, the pop, the source's ``del``."""
     ss, ds = conn.shard_of(src), conn.shard_of(dst)
-    dst_wrong = await conn.hop(ds, _is_wrongtype, [b"", dst])
-    v = await conn.hop(ss, pop_for_move, [b"", src, wherefrom, dst_wrong])
+    v = await conn.hop(ss, peek_for_move, [b"", src, wherefrom])
     if type(v) is Err:
         raise CommandError(bytes(v))
     if v is None:
         return None
-    await conn.hop(ds, push_one, [b"", dst, whereto, v])
+    if await conn.hop(ds, push_for_move, [b"", dst, whereto, v]) is not True:
+        raise CommandError(WRONGTYPE)
+    await conn.hop(ss, pop_for_move, [b"", src, wherefrom])
     return v
 
 

@@ -34,6 +34,8 @@ from .sets import (RedisSet, filter_match, gather, parse_cursor, positive_count,
                    signed_count, store_on, store_value)
 from .util import NOT_FLOAT, SYNTAX, parse_int
 
+_ZSET_EVENTS = 1 << 7      # server/notify.py ZSET (z)
+
 # Redis 7.0 defaults (zset-max-listpack-entries / -value); see sets.py on CONFIG.
 ZSET_MAX_LISTPACK_ENTRIES = 128
 ZSET_MAX_LISTPACK_VALUE = 64
@@ -823,7 +825,10 @@ def _zmpop_one(db, argv):
     z = _typed_write(db, key)
     if z is None:
         return None
-    return [key, [[m, s] for m, s in pop_pairs(db, key, z, count, maximum)]]
+    r = [key, [[m, s] for m, s in pop_pairs(db, key, z, count, maximum)]]
+    # ZMPOP's event (and a cross-shard ZMPOP's, a blocking pop's first try)
+    db.notify(_ZSET_EVENTS, b"zpopmax" if maximum else b"zpopmin", key)
+    return r
 
 
 @command("zmpop", -4, flags=("write",), keys=(2, 2, 1), key_fn=_zmpop_keys, group="sorted_set",

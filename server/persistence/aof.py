@@ -228,12 +228,10 @@ def _hook_list_internals() -> None:
 
     FNS[blocking._lmove_item] = lambda db, a, v: (
         [[b"LMOVE", a[1], a[2], _END[a[3]], _END[a[4]]]] if ok(v) else [])
-    FNS[blocking._push_or_refuse] = lambda db, a, v: (
-        [[_push(a[2]), a[1], a[3]]] if v is True else [])
     FNS[lists._mpop_part] = lambda db, a, v: (
         [[_pop(a[1]), v[0], b"%d" % len(v[1])]] if ok(v) else [])
+    FNS[lists.push_for_move] = lambda db, a, v: [[_push(a[2]), a[1], a[3]]] if v is True else []
     FNS[lists.pop_for_move] = lambda db, a, v: ([[_pop(a[2]), a[1]]] if ok(v) else [])
-    FNS[lists.push_one] = lambda db, a, v: [[_push(a[2]), a[1], a[3]]]
     # SORT ... STORE (a loop-run command): its store step is logged as its
     # effect, DEL then RPUSH of the stored elements, one atomic block
     from server.commands import sort
