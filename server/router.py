@@ -42,6 +42,30 @@ def group_keys(conn, keys, runs: bool = False) -> list[tuple[int, list[int]]]:
     return list(groups.items())
 
 
+async def hop_groups(conn, keys, fn, head: list, stop=None):
+    """Run ``fn(db, head + keys of a part)`` for the parts of ``keys``: one
+    hop per shard, all at once; with keyspace events on, one hop per run of
+    consecutive same-shard keys, one after another, so reads report their
+    ``keymiss`` in argument order, and stop after a result for which
+    ``stop(result)`` is true (an error: Redis looks no further).  Returns
+    (parts, results): parts as `group_keys` gives them ((shard, positions));
+    results may be fewer than parts after a stop."""
+    from server.notify import events_on
+    if events_on(conn.server):
+        parts = group_keys(conn, keys, True)
+        res = []
+        for s, pos in parts:
+            r = await conn.hop(s, fn, head + [keys[i] for i in pos])
+            res.append(r)
+            if stop is not None and stop(r):
+                break
+        return parts, res
+    import asyncio
+    parts = group_keys(conn, keys)
+    return parts, await asyncio.gather(*[conn.hop(s, fn, head + [keys[i] for i in pos])
+                                         for s, pos in parts])
+
+
 async def ordered_fanout(conn, spec, argv):
     """Run a fan-out command as hops in argument order, one after another
     (inside a transaction, so still atomic and isolated): with keyspace

@@ -377,3 +377,37 @@ def test_flags_given_at_startup_apply_from_the_first_subscription(shardis_factor
     assert (m["channel"], m["data"]) == (b"__keyevent@0__:set", b"a")
     p.close()
     c.close()
+
+
+# keys on different shards of the 4-shard server: coordinators, ordered
+# fan-outs and the blocking commands' first try (timeouts short: a pop on an
+# empty key waits 10 ms and answers nil on both servers)
+_X = st.sampled_from(["a", "b", "l", "m"])
+_XCMD = st.one_of(
+    st.tuples(st.sampled_from(["RPUSH", "LPUSH", "SADD"]), _X, _V),
+    st.tuples(st.just("ZADD"), _X, st.sampled_from(["1", "2"]), _V),
+    st.tuples(st.just("SET"), _X, _V),
+    st.tuples(st.sampled_from(["DEL", "UNLINK", "MGET", "EXISTS"]), _X, _X, _X),
+    st.tuples(st.just("MSET"), _X, _V, _X, _V, _X, _V),
+    st.tuples(st.sampled_from(["RENAME", "COPY", "SMOVE", "RPOPLPUSH"]), _X, _X)
+    .map(lambda t: t + ("1",) if t[0] == "SMOVE" else t),
+    st.tuples(st.just("LMOVE"), _X, _X, st.sampled_from(["LEFT", "RIGHT"]),
+              st.sampled_from(["LEFT", "RIGHT"])),
+    st.tuples(st.sampled_from(["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]), _X, _X,
+              st.just("0.01")),
+    st.tuples(st.just("BLMOVE"), _X, _X, st.just("LEFT"), st.just("RIGHT"), st.just("0.01")),
+    st.tuples(st.just("LMPOP"), st.just("2"), _X, _X, st.sampled_from(["LEFT", "RIGHT"])),
+    st.tuples(st.just("ZMPOP"), st.just("2"), _X, _X, st.sampled_from(["MIN", "MAX"])),
+    st.tuples(st.sampled_from(["SUNIONSTORE", "SINTERSTORE", "SDIFFSTORE"]), _X, _X, _X),
+    st.tuples(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE"]), _X, st.just("2"), _X, _X),
+    st.tuples(st.sampled_from(["PFADD", "PFMERGE", "PFCOUNT"]), _X, _X),
+    st.tuples(st.just("BITOP"), st.sampled_from(["OR", "AND"]), _X, _X, _X),
+    st.tuples(st.sampled_from(["TYPE", "TTL", "TOUCH", "EXPIRETIME"]), _X),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(cmds=st.lists(_XCMD, min_size=1, max_size=10), flags=st.sampled_from(["KEA", "KEAm"]))
+def test_generated_sequences_over_shards_emit_the_same_events_as_redis(shardis, real_redis,
+                                                                       cmds, flags):
+    same(shardis, real_redis, flags, cmds)

@@ -7,7 +7,6 @@ and searching use whole-string integer operations (``int.from_bytes``,
 
 from __future__ import annotations
 
-import asyncio
 
 from server.protocol import CommandError
 from server.table import command
@@ -229,12 +228,11 @@ def _bitop_keys(argv):
 
 async def bitop_cross(conn, argv):
     op = _bitop_check(argv)
-    from server.router import group_keys
     srcs = argv[3:]
-    parts = group_keys(conn, srcs)
+    from server.router import hop_groups
+    parts, res = await hop_groups(conn, srcs, _read_sources, [b"GET"],
+                                  stop=lambda r: isinstance(r, bytes))    # an error
     values = [b""] * len(srcs)
-    res = await asyncio.gather(*[conn.hop(s, _read_sources, [b"GET"] + [srcs[i] for i in pos])
-                                 for s, pos in parts])
     for (s, pos), vals in zip(parts, res):
         if isinstance(vals, bytes):   # an error reply from the shard
             raise CommandError(vals)

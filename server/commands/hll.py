@@ -172,14 +172,13 @@ def _count_blobs(blobs) -> int:
 
 
 async def _gather_blobs(conn, keys):
-    groups: dict[int, list[bytes]] = {}
-    for k in keys:
-        groups.setdefault(conn.shard_of(k), []).append(k)
-    res = await asyncio.gather(*[conn.hop(s, _fetch_registers, [b"PFCOUNT", *ks])
-                                 for s, ks in groups.items()])
-    blobs = []
-    for r in res:
-        blobs.extend(raise_if_err(r))
+    from server.router import hop_groups
+    parts, res = await hop_groups(conn, keys, _fetch_registers, [b"PFCOUNT"],
+                                  stop=lambda r: type(r) is not list)     # an error
+    blobs = [None] * len(keys)
+    for (s, pos), r in zip(parts, res):
+        for i, b in zip(pos, raise_if_err(r)):
+            blobs[i] = b
     return blobs
 
 
@@ -220,9 +219,11 @@ def cmd_pfmerge(db, argv):
 
 
 async def _cross_pfmerge(conn, argv):
-    blobs = await _gather_blobs(conn, argv[2:])
+    # the destination is read first, as a source (Redis's loop starts at it:
+    # its keymiss and its validation come first); _store_merged merges it
+    blobs = await _gather_blobs(conn, argv[1:])
     return raise_if_err(await conn.hop(conn.shard_of(argv[1]), _store_merged,
-                                       [b"PFMERGE", argv[1], blobs]))
+                                       [b"PFMERGE", argv[1], blobs[1:]]))
 
 
 cmd_pfmerge.spec.cross = _cross_pfmerge

@@ -58,12 +58,19 @@ def _first_error(parts):
     return None
 
 
-def _read_notouch(db, key):
+_KEY_MISS = 1 << 11        # server/notify.py KEY_MISS (m)
+
+
+def _read_notouch(db, key, notify: bool = True):
     """Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH): expires lazily and
-    counts keyspace hits/misses, but leaves the key's access time alone."""
+    counts keyspace hits/misses (a miss is a ``keymiss`` event unless
+    ``notify`` is False: LOOKUP_NONOTIFY, OBJECT's), but leaves the key's
+    access time alone."""
     v = db.peek(key)
     if v is None:
         db.misses += 1
+        if notify and db.shard.notify_flags:
+            db.notify(_KEY_MISS, b"keymiss", key)
     else:
         db.hits += 1
     return v
@@ -638,14 +645,14 @@ def cmd_object_help(conn, argv):
 @subcommand("object", "encoding", 3, flags=("readonly",), keys=(2, 2, 1), route=Route.SHARD,
             summary="Returns the internal encoding of a Redis object.", syntax="key")
 def cmd_object_encoding(db, argv):
-    v = _read_notouch(db, argv[2])
+    v = _read_notouch(db, argv[2], False)
     return None if v is None else encoding_of(v)
 
 
 @subcommand("object", "refcount", 3, flags=("readonly",), keys=(2, 2, 1), route=Route.SHARD,
             summary="Returns the reference count of a value of a key.", syntax="key")
 def cmd_object_refcount(db, argv):
-    v = _read_notouch(db, argv[2])
+    v = _read_notouch(db, argv[2], False)
     if v is None:
         return None
     # Redis stores 0..9999 as shared integer objects with a pinned refcount
@@ -656,7 +663,7 @@ def cmd_object_refcount(db, argv):
 
 def _idle_item(db, argv):
     """Seconds since the key's last access, or None if it is missing."""
-    if _read_notouch(db, argv[2]) is None:
+    if _read_notouch(db, argv[2], False) is None:
         return None
     clock = db.shard.clock
     return max(0, clock - db.atime.get(argv[2], clock))

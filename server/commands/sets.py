@@ -119,6 +119,7 @@ def fetch_copies(db, argv):
             out.append((True, v.copy()))
         else:
             out.append((False, None))
+            break               # Redis stops at the first key of another type
     return out
 
 
@@ -140,18 +141,14 @@ def raise_if_err(v):
 async def gather(conn, keys, kind: bytes = b"set") -> list:
     """Copies of ``keys``' values (None if missing), one hop per shard;
     raises WRONGTYPE for the first key (in order) of another type."""
-    groups: dict[int, list[int]] = {}
-    for i, k in enumerate(keys):
-        groups.setdefault(conn.shard_of(k), []).append(i)
-    shards = list(groups)
-    res = await asyncio.gather(*[
-        conn.hop(s, fetch_copies, [b"FETCH", kind] + [keys[i] for i in groups[s]])
-        for s in shards])
+    from server.router import hop_groups
+    parts, res = await hop_groups(conn, keys, fetch_copies, [b"FETCH", kind],
+                                  stop=lambda r: type(r) is not list or not r[-1][0])
     out = [None] * len(keys)
     ok = [True] * len(keys)
-    for s, r in zip(shards, res):
+    for (s, pos), r in zip(parts, res):
         r = raise_if_err(r)
-        for i, (good, v) in zip(groups[s], r):
+        for i, (good, v) in zip(pos, r):
             out[i] = v
             ok[i] = good
     for good in ok:
