@@ -23,6 +23,8 @@ class ConfigError(Exception):
 
 def parse_memory(v: str) -> int:
     s = v.strip().lower()
+    if "-" in s:        # Redis's memtoull: no negative sizes
+        raise ConfigError("argument must be a memory value")
     mult = 1
     for suf, m in (("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 10**9),
                    ("m", 10**6), ("k", 1000), ("b", 1)):
@@ -142,6 +144,9 @@ CONFIG_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("zset-max-listpack-entries", "int", 128, minimum=0, maximum=LLONG_MAX),
     Option("zset-max-listpack-value", "int", 64, minimum=0, maximum=LLONG_MAX),
     Option("list-max-listpack-size", "int", -2, minimum=-(1 << 31), maximum=INT_MAX),
+    # a HyperLogLog's sparse encoding grows up to this many bytes (header
+    # included), then turns dense (server/commands/hll.py)
+    Option("hll-sparse-max-bytes", "memory", 3000, minimum=0, maximum=LLONG_MAX),
     Option("daemonize", "bool", False, mutable=False),
     Option("pidfile", "str", "", mutable=False),
     Option("client-output-buffer-limit", "special",
