@@ -6,6 +6,9 @@
 The table (`server.table.TABLE`) is the only source: one section per group,
 one row per command and subcommand, with the syntax as documented, the
 summary, the Redis version it appeared in, its complexity and its flags.
+For commands Redis has, these come from Redis's own record merged into the
+table (server/command_meta.json: the COMMAND DOCS argument tree rendered the
+way redis-cli renders its hints); the others use their declaration.
 A test runs ``render()`` and compares it with the committed file, so the
 reference cannot drift from the commands the server runs.
 """
@@ -16,7 +19,7 @@ import argparse
 import os
 import sys
 
-from server.table import TABLE, syntax_line
+from server.table import TABLE, render_arguments, syntax_line
 
 __all__ = ["render", "main", "OUTPUT"]
 
@@ -38,16 +41,26 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
+def _doc(s) -> tuple[str, str, str, str]:
+    """syntax, summary, since, complexity of one command or subcommand."""
+    if s.meta is None:
+        return syntax_line(s), s.summary, s.since, s.complexity
+    d = s.meta["docs"]
+    syntax = f"{s.name.replace('|', ' ').upper()} {render_arguments(d.get('arguments', []))}"
+    return syntax.strip(), d["summary"], d["since"], d["complexity"]
+
+
 def _rows(spec) -> list[str]:
     from server.commands.introspection import info_flags
     rows = []
     for s in (spec, *spec.subcommands.values()):
-        if s is spec and len(spec.subcommands) and not spec.summary:
+        syntax, summary, since, complexity = _doc(s)
+        if s is spec and len(spec.subcommands) and not summary:
             continue
         flags = ", ".join(info_flags(s))
         rows.append(f"| `{_cell(s.name.replace('|', ' ').upper())}` "
-                    f"| `{_cell(syntax_line(s))}` | {_cell(s.summary)} | {_cell(s.since)} "
-                    f"| {_cell(s.complexity)} | {_cell(flags)} |")
+                    f"| `{_cell(syntax)}` | {_cell(summary)} | {_cell(since)} "
+                    f"| {_cell(complexity)} | {_cell(flags)} |")
     return rows
 
 

@@ -11,6 +11,13 @@ one record drives:
 * ``COMMAND``, ``COMMAND INFO/DOCS/COUNT/LIST/GETKEYS`` for redis-cli;
 * the generated ``docs/commands.md``.
 
+What Redis itself says about a command (flags, ACL categories, key specs,
+tips, the COMMAND DOCS record) is not typed here: it is read from a real
+redis-server into ``server/command_meta.json`` (``python -m
+server.gen_command_meta``) and merged into each declared spec (``spec.meta``).
+Declarations keep what Redis hides (``may_replicate``) and what only
+Shardis needs; commands Redis lacks keep their declared summary and syntax.
+
 Routes:
 
 ``SHARD``   runs on the shard that owns its keys; commands whose keys live on
@@ -22,12 +29,16 @@ Routes:
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from server.protocol import RSet, Status
+
 __all__ = ["Route", "CommandSpec", "command", "TABLE", "subcommand", "parse_syntax",
-           "get_keys"]
+           "get_keys", "META", "meta_info", "meta_docs", "subinfo_reply"]
 
 
 class Route:
@@ -59,6 +70,9 @@ class CommandSpec:
     parent: "CommandSpec | None" = None
     key_fn: Callable | None = None  # custom key extraction (argv) -> list of keys
     acl_categories: tuple[str, ...] = ()
+    # Redis's own record for this command (server/command_meta.json), None for
+    # commands Redis does not have: COMMAND INFO/DOCS and ACL categories
+    meta: dict | None = None
     # loop-owned counters for INFO commandstats: calls, usec, failed, rejected
     stats: list = field(default_factory=lambda: [0, 0, 0, 0])
 
@@ -84,6 +98,80 @@ class CommandSpec:
 
 
 TABLE: dict[bytes, CommandSpec] = {}
+
+# ------------------------------------------------------------------ Redis's metadata
+#
+# server/command_meta.json is written by ``python -m server.gen_command_meta``
+# from a running redis-server 7.0: flags, ACL categories, legacy key triple,
+# tips, key specs and the COMMAND DOCS record of every command Shardis
+# implements.  Each declaration below picks up its record (``spec.meta``);
+# Shardis's own arity, handler, route and key extraction stay as declared.
+
+_META_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "command_meta.json")
+
+
+def _load_meta() -> dict:
+    try:
+        with open(_META_PATH, encoding="utf-8") as f:
+            return json.load(f)["commands"]
+    except FileNotFoundError:
+        return {}
+
+
+META: dict = _load_meta()
+
+_SET_FIELDS = ("flags", "doc_flags", "acl")     # sets of simple strings
+
+
+def _resp(key, v):
+    """A JSON metadata value as the reply value Redis sends: the field name
+    tells sets of simple strings and the history set apart."""
+    if key in _SET_FIELDS:
+        return RSet([Status(x.encode()) for x in v])
+    if key == "tips":                               # a set of bulk strings
+        return RSet([x.encode() for x in v])
+    if key == "history":
+        return RSet([[x.encode() for x in e] for e in v])
+    if isinstance(v, dict):
+        return {k.encode(): _resp(k, x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_resp(None, x) for x in v]
+    if isinstance(v, str):
+        return v.encode()
+    return v
+
+
+def _merge_meta(spec: CommandSpec, rec: dict | None) -> None:
+    """Attach Redis's record; Redis's visible flags join the declared ones
+    (which keep the flags Redis hides from COMMAND INFO, such as
+    may_replicate, and what routing needs)."""
+    spec.meta = rec
+    if rec is not None:
+        extra = tuple(f for f in rec["flags"] if f not in spec.flags and f != "movablekeys")
+        if extra:
+            spec.flags = spec.flags + extra
+
+
+def meta_info(name: str, rec: dict, subinfos: list, arity: int | None = None) -> list:
+    """A COMMAND INFO entry from a metadata record."""
+    first, last, step = rec["keys"]
+    return [name.encode(), rec["arity"] if arity is None else arity,
+            _resp("flags", rec["flags"]), first, last, step,
+            _resp("acl", rec["acl"]), _resp("tips", rec["tips"]),
+            RSet([_resp(None, k) for k in rec["key_specs"]]), subinfo_reply(subinfos)]
+
+
+def subinfo_reply(subinfos: list):
+    """Redis writes no subcommands as an empty set, subcommands as an array."""
+    return list(subinfos) if subinfos else RSet()
+
+
+def meta_docs(rec: dict, subdocs: dict) -> dict:
+    """A COMMAND DOCS record from a metadata record (subcommands given)."""
+    d = _resp(None, rec["docs"])
+    if subdocs:
+        d[b"subcommands"] = subdocs
+    return d
 
 
 def _spec(name, arity, flags, keys, group, summary, syntax, since, complexity, route,
@@ -111,6 +199,7 @@ def command(name: str, arity: int, flags=(), keys=(0, 0, 0), group="generic",
         spec = _spec(name, arity, flags, keys, group, summary, syntax, since, complexity,
                      route, fanout, merge, cross, key_fn, acl)
         spec.handler = fn
+        _merge_meta(spec, META.get(name))
         key = name.encode()
         if key in TABLE:
             raise ValueError(f"command {name} declared twice")
@@ -130,7 +219,15 @@ def subcommand(parent: str, name: str, arity: int, flags=(), keys=(0, 0, 0),
                      since, complexity, route, None, merge, None, key_fn, acl)
         spec.handler = fn
         spec.parent = p
-        p.subcommands[name.encode()] = spec
+        if p.meta is not None:
+            _merge_meta(spec, p.meta.get("subcommands", {}).get(name))
+        subs = p.subcommands
+        subs[name.encode()] = spec
+        # Redis's source order (its commands table lists subcommands by name;
+        # the reply order of a running Redis follows its hash seed)
+        ordered = sorted(subs.items())
+        subs.clear()
+        subs.update(ordered)
         fn.spec = spec
         return fn
     return deco

@@ -13,7 +13,7 @@ import time
 
 from actors.memory import key_size, memory_stats
 from server.acl import RuleError, acl_of, check_permissions
-from server.protocol import OK, CommandError, Status
+from server.protocol import OK, CommandError, Status, Verbatim
 from server.table import TABLE, Route, command, subcommand
 
 from .util import parse_int
@@ -307,11 +307,49 @@ async def cmd_memory_stats(conn, argv):
                          b"keys": p["keys"]} for p in parts]}
 
 
+_DOCTOR_EMPTY = (
+    "Hi Sam, this instance is empty or is using very little memory, "
+    "my issues detector can't be used in these conditions. "
+    "Please, leave for your mission on Earth and fill it with some data. "
+    "The new Sam and I will be back to our programming as soon as I "
+    "finished rebooting.\n")
+_DOCTOR_FINE = ("Hi Sam, I can't find any memory issue in your instance. "
+                "I can only account for what occurs on this base.\n")
+
+
+@subcommand("memory", "doctor", 2, since="4.0.0", summary="Outputs a memory problems report.")
+async def cmd_memory_doctor(conn, argv):
+    """Redis's report; its detectors (fragmentation, RSS overhead, big client
+    buffers) have no counterpart here, so below 5 MB it is the 'empty
+    instance' text and otherwise 'no issue found', as Redis says then."""
+    used = sum(p["used"] for p in await memory_stats(conn.server))
+    return Verbatim((_DOCTOR_EMPTY if used < 5 * 1024 * 1024 else _DOCTOR_FINE).encode())
+
+
+@subcommand("memory", "malloc-stats", 2, since="4.0.0",
+            summary="Returns the allocator statistics.")
+def cmd_memory_malloc_stats(conn, argv):
+    # what Redis answers when built without jemalloc
+    return Verbatim(b"Stats not supported for the current allocator")
+
+
+@subcommand("memory", "purge", 2, since="4.0.0",
+            summary="Asks the allocator to release memory.")
+def cmd_memory_purge(conn, argv):
+    return OK
+
+
 @subcommand("memory", "help", 2, flags=("loading", "stale"), since="4.0.0",
             summary="Returns helpful text about the different subcommands.")
 def cmd_memory_help(conn, argv):
     return [Status(line.encode()) for line in (
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "MALLOC-STATS",
+        "    Return internal statistics report from the memory allocator.",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
         "STATS",
         "    Return information about the memory usage of the server.",
         "USAGE <key> [SAMPLES <count>]",

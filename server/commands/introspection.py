@@ -2,6 +2,12 @@
 one command table so that COMMAND INFO, COMMAND DOCS, the redis-cli hints and
 docs/commands.md can never disagree with what the server runs.
 
+Every command Redis has carries Redis's own record (``spec.meta``, from
+server/command_meta.json written by ``python -m server.gen_command_meta``):
+its flags, ACL categories, legacy key triple, tips, key specs and COMMAND
+DOCS record are replied as Redis replies them.  Commands Redis does not have
+keep the information derived from their declaration.
+
 Reply shapes follow Redis 7.0:
 
 * COMMAND INFO entry: [name, arity, flags, first, last, step, acl-categories,
@@ -15,7 +21,8 @@ Reply shapes follow Redis 7.0:
 from __future__ import annotations
 
 from server.protocol import CommandError, RSet, Status
-from server.table import TABLE, Route, command, parse_syntax, subcommand
+from server.table import (TABLE, Route, command, meta_docs, meta_info, parse_syntax,
+                          subcommand, subinfo_reply)
 
 from .util import SYNTAX, glob_match
 
@@ -43,6 +50,8 @@ def help_reply(lines: list[str]) -> list:
 
 
 def info_flags(spec) -> list[str]:
+    if spec.meta is not None:
+        return list(spec.meta["flags"])
     out: list[str] = []
     for f in spec.flags:
         f = _FLAG_NAMES.get(f, f)
@@ -54,8 +63,11 @@ def info_flags(spec) -> list[str]:
 
 
 def acl_categories(spec) -> list[str]:
-    """Declared categories, else derived like Redis's setImplicitACLCategories
-    plus the data-type category of the command's group."""
+    """Redis's categories; for commands Redis lacks the declared ones, else
+    derived like Redis's setImplicitACLCategories plus the data-type category
+    of the command's group."""
+    if spec.meta is not None:
+        return list(spec.meta["acl"])
     if spec.acl_categories:
         cats = {c.lstrip("@") for c in spec.acl_categories}
     elif len(spec.subcommands):
@@ -108,13 +120,22 @@ def key_specs(spec) -> list[dict]:
 
 
 def command_info(spec) -> list:
-    return [spec.bname, spec.arity,
-            RSet([Status(f.encode()) for f in info_flags(spec)]),
-            spec.first_key, spec.last_key, spec.step,
-            RSet([Status(c.encode()) for c in acl_categories(spec)]),
-            RSet([]),
-            RSet(key_specs(spec)),
-            RSet([command_info(s) for s in spec.subcommands.values()])]
+    cached = spec.__dict__.get("_info_reply")
+    if cached is not None:
+        return cached
+    subs = [command_info(s) for s in spec.subcommands.values()]
+    if spec.meta is not None:
+        out = meta_info(spec.name, spec.meta, subs, spec.arity)
+    else:
+        out = [spec.bname, spec.arity,
+               RSet([Status(f.encode()) for f in info_flags(spec)]),
+               spec.first_key, spec.last_key, spec.step,
+               RSet([Status(c.encode()) for c in acl_categories(spec)]),
+               RSet([]),
+               RSet(key_specs(spec)),
+               subinfo_reply(subs)]
+    spec._info_reply = out
+    return out
 
 
 def _doc_arg(a: dict, key_index: list) -> dict:
@@ -133,14 +154,22 @@ def _doc_arg(a: dict, key_index: list) -> dict:
 
 
 def command_docs(spec) -> dict:
-    d = {b"summary": spec.summary.encode(), b"since": spec.since.encode(),
-         b"group": spec.group.encode(), b"complexity": spec.complexity.encode()}
-    args = parse_syntax(spec.syntax)
-    if args:
-        nspecs = max(len(key_specs(spec)) - 1, 0)
-        d[b"arguments"] = [_doc_arg(a, [0, nspecs]) for a in args]
-    if len(spec.subcommands):
-        d[b"subcommands"] = {s.bname: command_docs(s) for s in spec.subcommands.values()}
+    cached = spec.__dict__.get("_docs_reply")
+    if cached is not None:
+        return cached
+    subs = {s.bname: command_docs(s) for s in spec.subcommands.values()}
+    if spec.meta is not None:
+        d = meta_docs(spec.meta, subs)
+    else:
+        d = {b"summary": spec.summary.encode(), b"since": spec.since.encode(),
+             b"group": spec.group.encode(), b"complexity": spec.complexity.encode()}
+        args = parse_syntax(spec.syntax)
+        if args:
+            nspecs = max(len(key_specs(spec)) - 1, 0)
+            d[b"arguments"] = [_doc_arg(a, [0, nspecs]) for a in args]
+        if subs:
+            d[b"subcommands"] = subs
+    spec._docs_reply = d
     return d
 
 
@@ -252,20 +281,135 @@ def cmd_command_list(conn, argv):
     raise CommandError(SYNTAX)
 
 
-def _getkeys(argv):
-    """The spec and keys of the command in ``argv[2:]``, with Redis's errors."""
+# ------------------------------------------------------------------ GETKEYS
+
+def _spec_keys(ks: dict, argv: list[bytes]) -> list[int] | None:
+    """Positions one Redis key spec finds in ``argv`` (Redis's
+    getKeysUsingKeySpecs); None when the spec cannot be used (unknown
+    search, a bad numkeys, out of range)."""
+    bs, fk = ks["begin_search"], ks["find_keys"]
+    argc = len(argv)
+    if bs["type"] == "index":
+        first = bs["spec"]["index"]
+    elif bs["type"] == "keyword":
+        kw, start = bs["spec"]["keyword"].lower().encode(), bs["spec"]["startfrom"]
+        first = 0
+        rng = range(start, argc) if start > 0 else range(argc + start, 0, -1)
+        for i in rng:
+            if 1 <= i < argc and argv[i].lower() == kw:
+                first = i + 1
+                break
+        if not first:
+            return []
+    else:
+        return None
+    if fk["type"] == "range":
+        last_rel, limit = fk["spec"]["lastkey"], fk["spec"]["limit"]
+        if last_rel >= 0:
+            last = first + last_rel
+        elif not limit:
+            last = argc + last_rel
+        else:
+            last = first + ((argc - first) // limit + last_rel)
+        step = fk["spec"]["keystep"]
+    elif fk["type"] == "keynum":
+        idx = first + fk["spec"]["keynumidx"]
+        if idx >= argc:
+            return None
+        try:
+            n = int(argv[idx])
+        except ValueError:
+            return None
+        if n < 0:
+            return None
+        first += fk["spec"]["firstkey"]
+        last = first + n - 1
+        step = fk["spec"]["keystep"]
+    else:
+        return None
+    if last >= argc or last < first or first >= argc:
+        return None
+    return list(range(first, last + 1, step))
+
+
+def keys_by_specs(spec, argv: list[bytes]) -> list[tuple[bytes, list[str]]] | None:
+    """Keys and key flags of one invocation from Redis's key specs, or None
+    when Redis asks the command's getkeys procedure instead (variable flags,
+    a search of unknown type).  A spec that does not apply (bad numkeys, out
+    of range) gives no keys: the procedures of those commands (Redis's
+    genericGetKeys) find none either."""
+    specs = spec.meta["key_specs"]
+    if any("variable_flags" in k["flags"] or k["begin_search"]["type"] == "unknown"
+           or k["find_keys"]["type"] == "unknown" for k in specs):
+        return None
+    out = []
+    for ks in specs:
+        if "not_key" in ks["flags"]:
+            continue
+        pos = _spec_keys(ks, argv)
+        if pos is None:
+            return []
+        out += [(argv[i], ks["flags"]) for i in pos]
+    return out
+
+
+def _proc_flags(spec, argv: list[bytes], keys: list[bytes]) -> list[list[str]]:
+    """Key flags where Redis asks the command's getkeys procedure (SET's and
+    BITFIELD's depend on the arguments, SORT's STORE key is written)."""
+    name = spec.name
+    if name == "set":
+        get = any(a.lower() == b"get" for a in argv[3:])
+        return [["RW", "access", "update"] if get else ["OW", "update"]]
+    if name == "bitfield":
+        ro, i = True, 2
+        while i < len(argv):
+            arg, rem = argv[i].lower(), len(argv) - i - 1
+            if arg == b"get" and rem >= 2:
+                i += 3
+            elif arg == b"overflow" and rem >= 1:
+                i += 2
+            else:
+                ro = False
+                break
+        return [["RO", "access"] if ro else ["RW", "access", "update"]]
+    if name in ("sort", "sort_ro"):
+        return [["RO", "access"]] + [["OW", "update"]] * (len(keys) - 1)
+    if spec.meta is not None and spec.meta["key_specs"]:
+        return [spec.meta["key_specs"][0]["flags"]] * len(keys)
+    return [key_flags(spec)] * len(keys)
+
+
+def _has_keys(spec) -> bool:
+    if spec.meta is not None:
+        return any("not_key" not in k["flags"] for k in spec.meta["key_specs"])
+    return bool(spec.first_key or spec.key_fn)
+
+
+def _getkeys(argv) -> list[tuple[bytes, list[str]]]:
+    """Keys and their flags of the command in ``argv[2:]``, with Redis's
+    errors in Redis's order (COMMAND GETKEYS's getKeysSubcommandImpl)."""
     target = argv[2:]
     spec = TABLE.get(target[0].lower())
+    if spec is not None and len(spec.subcommands) and len(target) > 1:
+        spec = spec.subcommands.get(target[1].lower())
     if spec is None:
         raise CommandError("ERR Invalid command specified")
-    if len(spec.subcommands) and len(target) > 1:
-        spec = spec.subcommands.get(target[1].lower(), spec)
+    if not _has_keys(spec):
+        raise CommandError("ERR The command has no key arguments")
     if not spec.arity_ok(len(target)):
         raise CommandError("ERR Invalid number of arguments specified for command")
-    keys = spec.keys(target) if (spec.first_key or spec.key_fn) else []
-    if not keys:
-        raise CommandError("ERR The command has no key arguments")
-    return spec, keys
+    out = keys_by_specs(spec, target) if spec.meta is not None else None
+    if out is None:
+        try:
+            keys = spec.keys(target)
+        except Exception:  # noqa: BLE001 - malformed arguments: no keys found
+            keys = []
+        out = list(zip(keys, _proc_flags(spec, target, keys)))
+    if not out:
+        if "no_mandatory_keys" in info_flags(spec):
+            return []
+        raise CommandError("ERR Invalid arguments specified for command")
+    return out
 
 
 @subcommand("command", "getkeys", -4, flags=("loading", "stale"), since="2.8.13",
@@ -273,7 +417,7 @@ def _getkeys(argv):
             complexity="O(N) where N is the number of arguments to the command",
             syntax="command [arg [arg ...]]", acl=("@slow", "@connection"))
 def cmd_command_getkeys(conn, argv):
-    return _getkeys(argv)[1]
+    return [k for k, _ in _getkeys(argv)]
 
 
 @subcommand("command", "getkeysandflags", -4, flags=("loading", "stale"), since="7.0.0",
@@ -281,9 +425,7 @@ def cmd_command_getkeys(conn, argv):
             complexity="O(N) where N is the number of arguments to the command",
             syntax="command [arg [arg ...]]", acl=("@slow", "@connection"))
 def cmd_command_getkeysandflags(conn, argv):
-    spec, keys = _getkeys(argv)
-    flags = RSet([Status(f.encode()) for f in key_flags(spec)])
-    return [[k, flags] for k in keys]
+    return [[k, RSet([Status(f.encode()) for f in flags])] for k, flags in _getkeys(argv)]
 
 
 _COMMAND_HELP = [
