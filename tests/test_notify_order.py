@@ -63,9 +63,6 @@ KNOWN = {
     "RPOPLPUSH l m": "E:lpush E:rpop R", "LMOVE l m LEFT RIGHT": "E:rpush E:lpop E:del R",
     "BLMOVE l m LEFT LEFT 0": "E:lpush E:lpop E:del R",
     "BRPOPLPUSH l m 0": "E:lpush E:rpop E:del R",
-    # the destination and source on two shards: the source is read by a hop
-    # that does not report the destination's keymiss
-    "PFMERGE a b": "E:pfadd R",
 }
 
 
