@@ -251,6 +251,7 @@ class ShardActor(pykka.ThreadingActor):
         self.tracking: dict = {}
         self.bcast: dict = {}
         self.invalidations: list = []
+        self.remembered = 0     # `remember` items run in this batch: not commands
         self.writer = None      # owner of the running batch (only compared, for NOLOOP)
 
     # pykka entry point ---------------------------------------------------
@@ -465,7 +466,11 @@ class ShardActor(pykka.ThreadingActor):
                 raws.append(v)
         if run_fn is not None:
             _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
-        self.stats.commands += len(batch.items)
+        n = len(batch.items)
+        if self.remembered:     # CLIENT TRACKING's remember items are not commands
+            n -= self.remembered
+            self.remembered = 0
+        self.stats.commands += n
         if self.mem_limit:      # re-measure the keys this batch wrote
             self.memory.after_batch(db, batch)
         if trace is not None:
@@ -514,6 +519,8 @@ class ShardActor(pykka.ThreadingActor):
 
     def _slow_path(self, fn, argv, dt_ns: int, owner) -> None:
         """A command over the slowlog or the latency monitor threshold."""
+        if getattr(fn, "not_a_command", False):    # CLIENT TRACKING's remember items
+            return
         if dt_ns >= self.slowlog_threshold_ns:
             self._slow(argv, dt_ns, owner)
         lat = self.latency_threshold_ns

@@ -13,7 +13,11 @@ Flow
     1. A tracking client runs a read-only command (default mode; OPTIN after
        CLIENT CACHING yes, OPTOUT unless CLIENT CACHING no): `after_dispatch`
        appends a `remember` item for each involved shard to the same batch,
-       so the shard records the keys in program order with the read.
+       so the shard records the keys in program order with the read.  A read
+       run later by a coordinator on the loop (cross-shard SUNION, SORT_RO...)
+       is remembered by the coordinator itself, inside its transaction or in
+       the same message as the read (`remembering`, `hop`); a transaction's
+       reads by EXEC (server/commands/transactions.py).
     2. A write (any ``write`` command run by its own handler: `after_write`;
        and `Keyspace.set`/removal/expiry/eviction, which covers the
        coordinators' helpers) calls ``shard.invalidate(key)``: the ids are
@@ -47,7 +51,7 @@ class Tracking:
     """One client's tracking mode (loop-owned)."""
 
     __slots__ = ("redirect", "bcast", "optin", "optout", "noloop", "caching",
-                 "prefixes", "broken", "queued")
+                 "prefixes", "broken", "reading")
 
     def __init__(self):
         self.redirect = 0
@@ -58,7 +62,9 @@ class Tracking:
         self.caching = False        # CLIENT CACHING yes/no for the next command
         self.prefixes: list[bytes] = []
         self.broken = False
-        self.queued = None          # the MULTI queue, to remember its reads at EXEC
+        # the keys of the read a coordinator is running for this client, to
+        # be remembered by that coordinator (None: not a remembered read)
+        self.reading = None
 
     def tracks_next_read(self) -> bool:
         if self.bcast:
@@ -294,31 +300,134 @@ def after_dispatch(conn, spec, argv) -> None:
         if conn.tracking is None:
             return
     t = conn.tracking
-    if name == "multi":
-        t.queued = conn.multi
-    elif name in ("exec", "discard"):
-        queued, t.queued = t.queued, None
-        if name == "exec" and queued and not conn.barrier and t.tracks_next_read():
-            # a single-shard EXEC is one item in its shard's batch: remember
-            # its reads right behind it (a cross-shard EXEC runs later, as a
-            # barrier, and is not covered: docs/notifications.md)
-            for sp, a in queued:
-                if "readonly" in sp.flags and sp.route == Route.SHARD:
-                    _remember(conn, sp.keys(a))
-    if "readonly" in spec.flags and spec.route == Route.SHARD and t.tracks_next_read():
-        _remember(conn, spec.keys(argv))
+    # A command that became a barrier (a coordinator, a cross-shard EXEC:
+    # requests are executed only while none runs) reads later, on the loop
+    barrier = conn.barrier
+    if barrier:
+        t.reading = None
+    if "readonly" in spec.flags and t.tracks_next_read():
+        keys = spec.keys(argv)
+        if not barrier:
+            if spec.route is Route.SHARD:
+                _remember(conn, keys)
+        elif getattr(_coordinator(spec), "remembers", False):
+            t.reading = keys or None    # its coordinator remembers them
+        else:
+            # a coordinator that does not remember its reads itself (see
+            # docs/notifications.md): remembered now, before it reads
+            _remember(conn, keys)
     if t.caching and conn.multi is None and not name.startswith("client"):
         t.caching = False
 
 
+def _coordinator(spec):
+    """The function a command that became a barrier runs on the loop."""
+    if spec.route is Route.CONN:
+        return spec.handler
+    if spec.route is Route.SHARD and spec.fanout is None:
+        return spec.cross
+    return None     # an ordered fan-out (server/router.py) or a Route.ALL command
+
+
+def tracks(conn) -> bool:
+    """Whether the command being dispatched now is remembered if it reads
+    (taken while it is dispatched: the one-shot CLIENT CACHING flag is reset
+    right after).  EXEC takes it for the reads it queued."""
+    t = conn.tracking
+    return t is not None and t.tracks_next_read()
+
+
+def _by_shard(conn, keys) -> dict:
+    by_shard: dict[int, list] = {}
+    for k in keys:
+        by_shard.setdefault(conn.shard_of(k), []).append(k)
+    return by_shard
+
+
+def remember_items(conn, keys) -> list:
+    """``(shard, fn, argv)``: the items remembering ``keys`` for ``conn``,
+    one per shard owning some of them (sent with the sink `IGNORE`)."""
+    make = _factory(conn.server)
+    return [(s, remember, [b"remember", conn.id, make, *ks])
+            for s, ks in _by_shard(conn, keys).items()]
+
+
+def shard_reads(conn, keys) -> tuple:
+    """What a shard-side step needs to remember reads itself
+    (`remember_keys`): ``(client id, Notice constructor, keys)``."""
+    return conn.id, _factory(conn.server), keys
+
+
 def _remember(conn, keys) -> None:
     if keys:
-        by_shard: dict[int, list] = {}
-        for k in keys:
-            by_shard.setdefault(conn.shard_of(k), []).append(k)
-        make = _factory(conn.server)
-        for s, ks in by_shard.items():
-            conn.to_shard(s, remember, [b"remember", conn.id, make, *ks], IGNORE, 0)
+        for s, fn, a in remember_items(conn, keys):
+            conn.to_shard(s, fn, a, IGNORE, 0)
+
+
+# ------------------------------------------------------------------ reads (coordinators)
+def remembering(coordinator):
+    """Wrap a read-only command's ``cross=`` coordinator so that the read of
+    a tracking client is remembered on each key's shard when it returns
+    (even with an error, as Redis's call() remembers), still inside its
+    transaction: no write can come between the read and the remember.
+    Inside a cross-shard EXEC it does nothing (EXEC remembers its reads)."""
+    async def run(conn, argv):
+        try:
+            return await coordinator(conn, argv)
+        finally:
+            remember_reads(conn)
+    run.__name__ = getattr(coordinator, "__name__", "cross")
+    run.__qualname__ = getattr(coordinator, "__qualname__", run.__name__)
+    run.remembers = True
+    return run
+
+
+def remembers(handler):
+    """Mark a loop-run read-only command (Route.CONN) whose handler reads
+    through `hop`, which remembers the keys with the read."""
+    handler.remembers = True
+    return handler
+
+
+def remember_reads(conn) -> None:
+    """A coordinator has read the keys of the running command: remember them
+    on their shards, behind its hops (tagged with its transaction)."""
+    t = conn.tracking
+    keys = t.reading if t is not None else None
+    if not keys:
+        return
+    t.reading = None
+    from actors.messages import Batch
+    from server.connection import CURRENT_TX
+    tx = CURRENT_TX.get()
+    for s, fn, a in remember_items(conn, keys):
+        b = Batch(conn, conn.db, conn.proto, tx)
+        b.items.append((fn, a, IGNORE, 0))
+        conn.inboxes[s](b)
+
+
+def hop(conn, s: int, fn, argv):
+    """``conn.hop`` for a loop-run read: while the running command's read is
+    remembered, the same message carries a `remember` item for its keys on
+    shard ``s``, right behind ``fn`` (atomic with the read)."""
+    t = conn.tracking
+    keys = t.reading if t is not None else None
+    if keys:
+        ks = [k for k in keys if conn.shard_of(k) == s]
+        if ks:
+            from actors.messages import Batch
+            from server.connection import CURRENT_TX, FutureSink
+            tx = CURRENT_TX.get()
+            if tx is not None and s not in tx.shards:
+                raise RuntimeError(f"hop to shard {s} outside {tx}")
+            fut = conn.server.loop.create_future()
+            b = Batch(conn, conn.db, conn.proto, tx)
+            b.items.append((fn, argv, FutureSink(fut), 0))
+            b.items.append((remember, [b"remember", conn.id, _factory(conn.server), *ks],
+                            IGNORE, 0))
+            conn.inboxes[s](b)
+            return fut
+    return conn.hop(s, fn, argv)
 
 
 def _after_flush(conn) -> None:
@@ -362,19 +471,29 @@ IGNORE = _Ignore()
 
 
 def remember(db, argv):
-    """Shard: trackingRememberKeys for client ``argv[1]``."""
+    """Shard, a batch item: trackingRememberKeys for client ``argv[1]``
+    (not a command: not counted in the shard's commands nor slow-logged)."""
     shard = db.shard
-    cid = argv[1]
+    shard.remembered += 1
+    remember_keys(shard, argv[1], argv[2], argv[3:])
+    return None
+
+
+remember.not_a_command = True
+
+
+def remember_keys(shard, cid, make, keys) -> None:
+    """Shard: record that client ``cid`` read ``keys`` (``make``: the loop's
+    Notice constructor, for the invalidations to come)."""
     if shard.notice_factory is None:
-        shard.notice_factory = argv[2]
+        shard.notice_factory = make
     table = shard.tracking
-    for k in argv[3:]:
+    for k in keys:
         ids = table.get(k)
         if ids is None:
             table[k] = {cid}
         else:
             ids.add(cid)
-    return None
 
 
 # ------------------------------------------------------------------ writes (shard)

@@ -59,15 +59,21 @@ class Conn:
 
     def cmd(self, line: bytes) -> None:
         self.s.sendall(line + b"\r\n")
-        self.settle()
+        self.settle(reply=True)
 
-    def settle(self, quiet: float = 0.08) -> None:
+    def settle(self, quiet: float = 0.08, reply: bool = False) -> None:
+        """Read until ``quiet`` seconds pass without data; with ``reply``,
+        first wait (up to 2 s) for something to arrive: the command's reply,
+        which a loaded machine may delay past ``quiet``."""
         self.s.settimeout(quiet)
         deadline = time.monotonic() + 2
+        n = len(self.out)
         while time.monotonic() < deadline:
             try:
                 chunk = self.s.recv(65536)
             except socket.timeout:
+                if reply and len(self.out) == n:
+                    continue
                 return
             if not chunk:
                 return
@@ -277,3 +283,143 @@ def test_client_info_shows_tracking_flags_and_redirection(shardis, real_redis):
         w.close()
         raw_command(server.port, b"FLUSHALL\r\n", expect=5)
     assert outs[1] == outs[0] == [outs[0][0], True, outs[0][2], "-1"]
+
+
+# ---------------------------------------------------------------- reads run on the loop
+# With the 4 shards of the `shardis` fixture: a, {x}1, s1 -> shard 3; b, k2,
+# s2, z1 -> shard 0; c, k, s3 -> shard 1; d, l, w_1 -> shard 2.
+MODES = {
+    "default": ([b"CLIENT TRACKING on"], None),
+    "optin": ([b"CLIENT TRACKING on OPTIN"], b"CLIENT CACHING yes"),
+    "optout": ([b"CLIENT TRACKING on OPTOUT"], b"CLIENT CACHING no"),
+}
+NO_EVENTS = b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$22\r\nnotify-keyspace-events\r\n$0\r\n"
+
+
+def tracking_steps(mode):
+    on, caching = MODES[mode]
+    return [("c", b"HELLO 3"), *[("c", x) for x in on]], caching
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["plain", "events-on"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_reads_of_a_cross_shard_exec_are_remembered_like_redis(shardis, real_redis, mode, events):
+    """A transaction over several shards runs as a coordinator: each
+    read-only command's keys are remembered on their shards right behind it
+    (default mode; OPTIN after CLIENT CACHING yes; OPTOUT unless CLIENT
+    CACHING no), so another client's writes invalidate them; with keyspace
+    events on the commands run one at a time (another path)."""
+    steps, caching = tracking_steps(mode)
+    steps = [("w", b"MSET a 1 b 2 d 4"), ("w", b"SADD c x"), ("w", b"RPUSH l 2 1"),
+             ("w", b"ZADD z1 1 m"), *steps]
+    if events:
+        steps.insert(0, ("w", b"CONFIG SET notify-keyspace-events KA"))
+    # the first transaction reads with the mode's CLIENT CACHING given, the
+    # second without it
+    for flag in (True, False):
+        if flag and caching:
+            steps.append(("c", caching))
+        steps += [("c", b"MULTI"), ("c", b"GET a"), ("c", b"SMEMBERS c"),
+                  ("c", b"MGET b d") if flag else ("c", b"MGET k k2"),
+                  ("c", b"SUNION c s2") if flag else ("c", b"SUNION s3 s1"),
+                  ("c", b"SORT_RO l"), ("c", b"ZUNION 2 z1 a2"), ("c", b"SET e 1"),
+                  ("c", b"GET e"), ("c", b"GET {x}1"), ("c", b"EXEC")]
+    steps += [("w", b"SET a 2"), ("w", b"SADD c y"), ("w", b"SET b 3"), ("w", b"SET d 3"),
+              ("w", b"SET k 1"), ("w", b"SET k2 1"), ("w", b"SADD s2 1"), ("w", b"SADD s3 1"),
+              ("w", b"SADD s1 1"), ("w", b"RPUSH l 0"), ("w", b"ZADD z1 2 m"),
+              ("w", b"ZADD a2 2 m"), ("w", b"SET e 2"), ("w", b"SET {x}1 2"), ("c", b"PING")]
+    try:
+        got = same_clients(shardis, real_redis, steps)
+    finally:
+        if events:
+            for server in (shardis, real_redis):
+                raw_command(server.port, NO_EVENTS, expect=5)
+    if mode != "optout":
+        for key in (b"a", b"c", b"b", b"d", b"s2", b"l", b"z1", b"a2", b"{x}1"):
+            assert b"$%d\r\n%b\r\n" % (len(key), key) in got["c"], key
+
+
+def test_an_aborted_transaction_remembers_nothing(shardis, real_redis):
+    # a dirty WATCH (on one shard and over several) and EXECABORT: no
+    # command ran, so no key was read
+    same_clients(shardis, real_redis, [
+        ("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on"),
+        ("c", b"WATCH a"), ("w", b"SET a 1"), ("c", b"MULTI"), ("c", b"GET a"),
+        ("c", b"GET b"), ("c", b"EXEC"),
+        ("c", b"WATCH {x}1"), ("w", b"SET {x}1 1"), ("c", b"MULTI"), ("c", b"GET {x}1"),
+        ("c", b"GET {x}2"), ("c", b"EXEC"),
+        ("c", b"MULTI"), ("c", b"GET c"), ("c", b"NOSUCH"), ("c", b"EXEC"),
+        ("c", b"MULTI"), ("c", b"GET {x}2"), ("c", b"GET k"), ("c", b"NOSUCH"), ("c", b"EXEC"),
+        ("w", b"SET a 2"), ("w", b"SET b 2"), ("w", b"SET c 2"), ("w", b"SET {x}1 2"),
+        ("w", b"SET {x}2 2"), ("w", b"SET k 2"), ("c", b"PING")])
+
+
+LOOP_READS = [
+    # (setup by the writer, the read, writes that must invalidate it: each
+    # changes its key, "#" being the round; Shardis also invalidates after a
+    # write that changed nothing, see docs/notifications.md)
+    ([b"SADD a 1", b"SADD b 2"], b"SUNION a b", [b"SADD a 9#", b"SADD b 9#"]),
+    ([b"SADD a 1 2", b"SADD b 2"], b"SINTER a b", [b"SADD a 9#", b"SADD b 9#"]),
+    ([b"SADD a 1 2", b"SADD b 2"], b"SDIFF a b", [b"SADD a 9#", b"SADD b 9#"]),
+    ([b"SADD a 1 2", b"SADD b 2"], b"SINTERCARD 2 a b", [b"SADD a 9#", b"SADD b 9#"]),
+    ([b"ZADD z1 1 m", b"ZADD a 2 m"], b"ZUNION 2 z1 a WITHSCORES", [b"ZADD z1 3# m", b"ZADD a 3# n"]),
+    ([b"ZADD z1 1 m", b"ZADD a 2 m"], b"ZINTER 2 z1 a", [b"ZADD z1 3# m", b"ZADD a 3# n"]),
+    ([b"ZADD z1 1 m", b"ZADD a 2 m"], b"ZDIFF 2 z1 a", [b"ZADD z1 3# m", b"ZADD a 3# n"]),
+    ([b"ZADD z1 1 m", b"ZADD a 2 m"], b"ZINTERCARD 2 z1 a", [b"ZADD z1 3# m", b"ZADD a 3# n"]),
+    # SORT_RO: the sort key only (BY/GET pattern keys are not the command's keys);
+    # BY w_* on another shard makes it a transaction over every shard
+    ([b"RPUSH l 3 1 2"], b"SORT_RO l", [b"RPUSH l 9#"]),
+    ([b"RPUSH l 3 1 2", b"SET w_1 5", b"SET a_1 x"], b"SORT_RO l BY w_* GET a_*",
+     [b"SET w_1 6#", b"SET a_1 y#", b"RPUSH l 9#"]),
+    ([b"SADD a x"], b"SUNION a", [b"SADD a y#"]),        # one shard: not a coordinator
+    ([b"SADD a 1", b"SADD b 2"], b"SUNION a b nokey", [b"SADD nokey 1#"]),
+    ([b"SET a x", b"SADD b y"], b"SUNION b a", [b"SET a z#", b"SADD b z#"]),   # WRONGTYPE
+]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_reads_run_on_the_loop_are_remembered_like_redis(shardis, real_redis, mode):
+    """SORT_RO (a loop-run command) and the cross-shard set and sorted-set
+    reads (coordinators) remember their keys on each key's shard."""
+    steps, caching = tracking_steps(mode)
+    for setup, read, writes in LOOP_READS:
+        steps += [("w", x) for x in setup]
+        for flag in (True, False):      # with and without the mode's CLIENT CACHING
+            if flag and caching:
+                steps.append(("c", caching))
+            steps.append(("c", read))
+            steps += [("w", x.replace(b"#", b"%d" % flag)) for x in writes]
+        steps.append(("w", b"FLUSHALL"))
+    steps.append(("c", b"PING"))
+    got = same_clients(shardis, real_redis, steps)
+    if mode == "default":
+        assert got["c"].count(b"invalidate\r\n*1\r\n") >= 20
+
+
+def test_remember_items_are_not_commands(shardis):
+    """The shards' `remember` items are not commands: with a 0 threshold
+    the slow log (which failed on them) and commandstats list the same
+    commands whether the client tracks or not.  (Shardis's slow log has one
+    entry per shard part of a multi-shard command, not Redis's one entry:
+    compared with itself here.)"""
+    outs = []
+    for on in (b"on", b"off"):
+        raw_command(shardis.port, b"FLUSHALL\r\n", expect=5)
+        raw_command(shardis.port, (
+            b"HELLO 3\r\nCLIENT TRACKING " + on + b"\r\n"
+            b"CONFIG SET slowlog-log-slower-than 0\r\nSLOWLOG RESET\r\nCONFIG RESETSTAT\r\n"
+            b"GET a\r\nMGET b c d\r\nSUNION a b\r\nMULTI\r\nGET a\r\nGET b\r\nEXEC\r\n"
+            b"MULTI\r\nGET {x}1\r\nGET {x}2\r\nEXEC\r\n"
+            b"CONFIG SET slowlog-log-slower-than 10000\r\n"), timeout=0.6)
+        c = redis.Redis(port=shardis.port)
+        try:
+            entries = c.slowlog_get(100)
+            stats = c.info("commandstats")
+            c.slowlog_reset()
+            c.config_resetstat()
+        finally:
+            c.close()
+        outs.append((sorted(e["command"] for e in entries),
+                     {k: v["calls"] for k, v in stats.items() if k != "cmdstat_client|tracking"}))
+    assert outs[0] == outs[1]
+    assert b"GET a" in outs[0][0] and "cmdstat_get" in outs[0][1]

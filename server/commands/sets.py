@@ -20,6 +20,7 @@ import re
 from actors.keyspace import WRONGTYPE, register_type
 from server.protocol import CommandError, Err, RSet
 from server.table import command
+from server.tracking import remembering
 
 from .keys import parse_scan_cursor
 from .util import INT64_MAX, INT64_MIN, SYNTAX, compile_glob, parse_int
@@ -479,7 +480,7 @@ def _declare_algebra(name, op, store, summary, complexity):
     else:
         command(name, -2, flags=("readonly",), keys=(1, -1, 1), group="set",
                 summary=summary, syntax="key [key ...]", complexity=complexity,
-                cross=cross)(handler)
+                cross=remembering(cross))(handler)
     return handler
 
 
@@ -562,7 +563,7 @@ async def _cross_sintercard(conn, argv):
     return intercard(await gather(conn, keys), limit)
 
 
-cmd_sintercard.spec.cross = _cross_sintercard
+cmd_sintercard.spec.cross = remembering(_cross_sintercard)
 
 
 # --------------------------------------------------------------- SSCAN

@@ -27,6 +27,7 @@ import math
 from actors.keyspace import WRONGTYPE, type_name
 from server.protocol import CommandError
 from server.table import Route, command
+from server.tracking import hop as tracked_hop, remembers
 
 from .sets import RedisSet, raise_if_err
 from .util import SYNTAX, parse_int
@@ -269,8 +270,9 @@ def _fetch_patterns(db, argv):
 
 
 async def sort_coordinated(conn, o: SortOpts):
-    elems, is_set = raise_if_err(await conn.hop(conn.shard_of(o.key), _fetch_elements,
-                                                [b"SORT", o]))
+    # (SORT_RO of a tracking client: the sort key is remembered with the read)
+    elems, is_set = raise_if_err(await tracked_hop(conn, conn.shard_of(o.key), _fetch_elements,
+                                                   [b"SORT", o]))
     patterns = ([o.by] if o.by is not None else []) + [g for g in o.gets if g != b"#"]
     targets = {}
     for p in patterns:
@@ -304,7 +306,7 @@ async def sort_generic(conn, argv, readonly: bool):
     if CURRENT_TX.get() is not None:
         return await sort_coordinated(conn, o)
     s = conn.shard_of(o.key)
-    r = raise_if_err(await conn.hop(s, sort_local, [b"SORT", o, conn.shard_of, s]))
+    r = raise_if_err(await tracked_hop(conn, s, sort_local, [b"SORT", o, conn.shard_of, s]))
     if r is not REMOTE:
         return r
     return await in_tx(conn.server, range(conn.nshards), sort_coordinated(conn, o))
@@ -335,5 +337,6 @@ async def cmd_sort(conn, argv):
          route=Route.CONN, since="7.0.0", complexity=_C,
          summary="Returns the sorted elements of a list, a set, or a sorted set.",
          syntax=_SYNTAX)
+@remembers      # its reads go through tracking.hop
 async def cmd_sort_ro(conn, argv):
     return await sort_generic(conn, argv, True)

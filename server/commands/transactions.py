@@ -27,6 +27,7 @@ from server.protocol import NULL_ARRAY, OK, CommandError, Err
 from server.notify import events_on
 from server.router import FANOUTS, ordered_fanout
 from server.table import Route, command
+from server.tracking import IGNORE, remember_items, shard_reads, tracks
 
 CONN = Route.CONN
 
@@ -82,13 +83,16 @@ def check_and_unwatch(shard, token) -> bool:
 
 
 def exec_on_shard(db, argv):
-    """Batch item: the whole transaction on one shard, in one call."""
-    token, queued = argv[1], argv[2]
+    """Batch item: the whole transaction on one shard, in one call.
+    ``argv[3]``: None, or CLIENT TRACKING's ``(client id, Notice constructor,
+    keys read by each queued command or None)``: those keys are remembered
+    right after their command, as Redis's call() does for each command."""
+    token, queued, track = argv[1], argv[2], argv[3]
     if token is not None and check_and_unwatch(db.shard, token):
         return NULL_ARRAY
     out = []
     shard = db.shard
-    for fn, a in queued:
+    for j, (fn, a) in enumerate(queued):
         d = shard.dbs[a[0]]
         try:
             v = fn(d, a[1])
@@ -105,6 +109,9 @@ def exec_on_shard(db, argv):
             # each queued command's events/invalidations, as if run alone
             from server.notify import after_command
             after_command(shard, d, fn, a[1], v)
+        if track is not None and track[2][j]:
+            from server.tracking import remember_keys
+            remember_keys(shard, track[0], track[1], track[2][j])
     return out
 
 
@@ -182,17 +189,29 @@ def cmd_exec(conn, argv):
     watching, conn.watching = conn.watching or {}, None
     for spec, _a in queued:
         spec.stats[0] += 1
+    # CLIENT TRACKING: the reads of the transaction are remembered if EXEC is
+    # (decided now: a one-shot CLIENT CACHING flag is reset after dispatch)
+    track = tracks(conn)
     s = single_shard(conn, queued, watching)
     if s is not None:
         # fast path: one message to one shard runs the whole transaction
         token = watching.get(s)
         items = [(spec.handler, (conn.db, a)) for spec, a in queued]
-        conn.to_shard(s, exec_on_shard, [b"EXEC", token, items])
+        reads = shard_reads(conn, [read_keys(spec, a) for spec, a in queued]) if track else None
+        conn.to_shard(s, exec_on_shard, [b"EXEC", token, items, reads])
         from server.connection import DEFERRED
         return DEFERRED
     shards = involved_shards(conn, queued) | set(watching)
     from server.connection import in_tx
-    return in_tx(conn.server, shards, run_exec(conn, queued, watching))
+    return in_tx(conn.server, shards, run_exec(conn, queued, watching, track))
+
+
+def read_keys(spec, argv):
+    """The keys a tracking client remembers for a command: a read-only
+    command's keys (trackingRememberKeys), else None."""
+    if "readonly" in spec.flags:
+        return spec.keys(argv) or None
+    return None
 
 
 def single_shard(conn, queued, watching):
@@ -233,7 +252,10 @@ def involved_shards(conn, queued) -> set[int]:
     return shards
 
 
-async def run_exec(conn, queued, watching):
+async def run_exec(conn, queued, watching, track=False):
+    """A transaction over several shards (its shards held by ``in_tx``).
+    ``track``: a tracking client's reads are remembered, each right behind
+    the command on the shards owning its keys, inside the transaction."""
     if watching:
         dirty = await asyncio.gather(*[
             conn.hop(s, _watch_check_item, [b"WATCH", token]) for s, token in watching.items()])
@@ -254,15 +276,26 @@ async def run_exec(conn, queued, watching):
     batches: dict = {}
     waits: list = []
 
-    def add(s, fn, argv):
+    def add(s, fn, argv, sink=None):
         if tx is not None and s not in tx.shards:
             raise RuntimeError(f"hop to shard {s} outside {tx}")
         b = batches.get(s)
         if b is None:
             b = batches[s] = Batch(conn, conn.db, conn.proto, tx)
-        fut = loop.create_future()
-        b.items.append((fn, argv, FutureSink(fut), 0))
+        fut = None
+        if sink is None:
+            fut = loop.create_future()
+            sink = FutureSink(fut)
+        b.items.append((fn, argv, sink, 0))
         return fut
+
+    def remember(spec, argv):
+        # queued behind the command: sent by the next settle(), before
+        # anything the transaction sends those shards later
+        keys = read_keys(spec, argv) if track else None
+        if keys:
+            for s, fn, a in remember_items(conn, keys):
+                add(s, fn, a, IGNORE)
 
     async def settle():
         for s, b in batches.items():
@@ -283,6 +316,7 @@ async def run_exec(conn, queued, watching):
             shards = conn.shards_of(spec.keys(argv)) or {0}
             if len(shards) == 1:
                 waits.append((i, add(shards.pop(), spec.handler, argv), None))
+                remember(spec, argv)
                 continue
             if spec.fanout is not None:
                 try:
@@ -291,12 +325,14 @@ async def run_exec(conn, queued, watching):
                     out[i] = e.reply
                     continue
                 waits.append((i, [add(s, fn, a) for s, fn, a in parts], merge))
+                remember(spec, argv)
                 continue
         await settle()
         try:
             out[i] = await exec_raw(conn, spec, argv)
         except CommandError as e:
             out[i] = e.reply
+        remember(spec, argv)
     await settle()
     return out
 

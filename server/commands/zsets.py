@@ -28,6 +28,7 @@ from actors.keyspace import WRONGTYPE, register_type
 from server import protocol as _protocol
 from server.protocol import NULL_ARRAY, CommandError
 from server.table import command
+from server.tracking import remembering
 
 from .sets import (RedisSet, filter_match, gather, parse_cursor, positive_count,
                    raise_if_err, register_accept, scan_members, scan_options,
@@ -1075,7 +1076,7 @@ def _declare_setop(name, op, store, card, summary, syntax, since, complexity):
             # alone without asking key_fn; the key_fn gives the real keys
             keys=(1, 2, 1) if store else (2, 2, 1), key_fn=_zsetop_keys(first),
             group="sorted_set", summary=summary, syntax=syntax, since=since,
-            complexity=complexity, cross=cross)(handler)
+            complexity=complexity, cross=cross if store else remembering(cross))(handler)
     return handler
 
 
