@@ -71,8 +71,12 @@ async def ordered_fanout(conn, spec, argv):
     (inside a transaction, so still atomic and isolated): with keyspace
     events on, its events then come in Redis's order (``del a``, then
     ``del b``) instead of in the order the shards happen to finish."""
+    from server import tracking     # a tracking client's read is remembered with it
     parts, merge = FANOUTS[spec.fanout](conn, spec, argv, True)
-    return merge([await conn.hop(s, fn, a) for s, fn, a in parts])
+    return merge([await tracking.hop(conn, s, fn, a) for s, fn, a in parts])
+
+
+ordered_fanout.remembers = True     # server/tracking.py: reads through tracking.hop
 
 
 def _first_error(results):

@@ -324,9 +324,12 @@ def _coordinator(spec):
     """The function a command that became a barrier runs on the loop."""
     if spec.route is Route.CONN:
         return spec.handler
-    if spec.route is Route.SHARD and spec.fanout is None:
-        return spec.cross
-    return None     # an ordered fan-out (server/router.py) or a Route.ALL command
+    if spec.route is Route.SHARD:
+        if spec.fanout is None:
+            return spec.cross
+        from server.router import ordered_fanout
+        return ordered_fanout           # a fan-out run in argument order
+    return None     # a Route.ALL command
 
 
 def tracks(conn) -> bool:

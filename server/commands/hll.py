@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import struct
 
+from server import tracking
 from actors.keyspace import WRONGTYPE
 from server.protocol import OK, CommandError, Err, Status
 from server.table import command
@@ -608,7 +609,7 @@ async def _cross_pfcount(conn, argv):
     return _count_raw(regs)
 
 
-cmd_pfcount.spec.cross = _cross_pfcount
+cmd_pfcount.spec.cross = tracking.remembering(_cross_pfcount)
 
 
 # ---------------------------------------------------------------- PFMERGE

@@ -41,6 +41,7 @@ from zlib import crc32
 
 from actors.keyspace import encoding_of, type_name
 from server.protocol import OK, CommandError, Err, Status
+from server import tracking
 from server.table import Route, command, subcommand
 
 from .util import INT64_MAX, SYNTAX, compile_glob, glob_match, parse_int
@@ -675,8 +676,9 @@ def _lfu_policy(conn) -> bool:
 
 @subcommand("object", "idletime", 3, flags=("readonly",), keys=(2, 2, 1), route=Route.CONN,
             summary="Returns the time since the last access to a Redis object.", syntax="key")
+@tracking.remembers
 async def cmd_object_idletime(conn, argv):
-    idle = _check(await conn.hop(conn.shard_of(argv[2]), _idle_item, argv))
+    idle = _check(await tracking.hop(conn, conn.shard_of(argv[2]), _idle_item, argv))
     if idle is None:
         return None
     if _lfu_policy(conn):
@@ -688,8 +690,9 @@ async def cmd_object_idletime(conn, argv):
 @subcommand("object", "freq", 3, flags=("readonly",), keys=(2, 2, 1), route=Route.CONN,
             summary="Returns the logarithmic access frequency counter of a Redis object.",
             syntax="key", since="4.0.0")
+@tracking.remembers
 async def cmd_object_freq(conn, argv):
-    idle = _check(await conn.hop(conn.shard_of(argv[2]), _idle_item, argv))
+    idle = _check(await tracking.hop(conn, conn.shard_of(argv[2]), _idle_item, argv))
     if idle is None:
         return None
     if not _lfu_policy(conn):

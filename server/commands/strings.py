@@ -12,6 +12,7 @@ import re
 from fractions import Fraction
 
 from server.protocol import OK, CommandError, Err
+from server import tracking
 from server.table import command
 
 from .util import INT64_MAX, INT64_MIN, NOT_INT, SYNTAX, parse_int
@@ -720,7 +721,7 @@ async def lcs_cross(conn, argv):
          summary="Finds the longest common substring.",
          syntax="key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
          complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively",
-         cross=lcs_cross)
+         cross=tracking.remembering(lcs_cross))
 def cmd_lcs(db, argv):
     a = _get_for_lcs(db, [b"LCS", argv[1]])
     b = _get_for_lcs(db, [b"LCS", argv[2]])
