@@ -526,3 +526,25 @@ def test_protected_configs_can_be_set_once_enabled(shardis_factory, tmp_path):
     c = s.client()
     assert c.config_set("dir", str(tmp_path)) is True
     assert c.config_get("dir")["dir"] == str(tmp_path)
+
+
+def test_slowlog_get_after_coordinators_and_sort_with_a_zero_threshold(r):
+    # SORT/SORT_RO and cross-shard commands run internal steps on the shards
+    # whose arguments are not all strings: SLOWLOG GET must still answer
+    r.slowlog_reset()
+    r.rpush("l", 3, 1, 2)
+    r.mset({"w_1": 5, "w_2": 1, "w_3": 9})
+    r.config_set("slowlog-log-slower-than", "0")
+    try:
+        assert r.sort("l", by="w_*") == [b"2", b"1", b"3"]
+        assert r.execute_command("SORT_RO", "l") == [b"1", b"2", b"3"]
+        r.sadd("a", 1)
+        r.sadd("b", 2)
+        assert r.sunion("a", "b") == {b"1", b"2"}
+        r.execute_command("WATCH", "a")
+        r.execute_command("UNWATCH")
+        entries = r.slowlog_get(100)
+        assert entries and all(isinstance(e["command"], bytes) for e in entries)
+        assert any(e["command"].startswith(b"SORT") for e in entries)
+    finally:
+        r.config_set("slowlog-log-slower-than", "10000")

@@ -496,6 +496,10 @@ def _slow_args(argv) -> list[bytes]:
         if i == 31 and n > 32:
             out.append(b"... (%d more arguments)" % (n - 31))
             break
+        if not isinstance(a, bytes):
+            # a coordinator's internal step (SORT's, a WATCH token...) carries
+            # objects among its arguments: shown as text, never an error
+            a = b"%d" % a if type(a) is int else str(a).encode("utf-8", "replace")
         if len(a) > 128:
             a = a[:128] + b"... (%d more bytes)" % (len(a) - 128)
         out.append(a)
