@@ -74,8 +74,10 @@ def parse_sort(argv, readonly: bool) -> SortOpts:
             j += 1
         elif a == b"by" and left >= 1:
             o.by = argv[j + 1]
-            # a BY pattern without '*' (e.g. "nosort") means: don't sort
-            o.dontsort = b"*" not in o.by
+            # a BY pattern without '*' (e.g. "nosort") means: don't sort, and
+            # a later BY with a pattern does not undo it (as in Redis)
+            if b"*" not in o.by:
+                o.dontsort = True
             j += 1
         elif a == b"get" and left >= 1:
             o.gets.append(argv[j + 1])
