@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -22,10 +23,30 @@ import redis
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Ports for the servers the tests start.  Not the kernel's bind(0): with two
+# pytest-xdist workers, both could be handed the same just-released port and
+# one worker's server would fail to bind while its wait_port() connected to
+# the other worker's server.  Each worker takes its own range below the
+# ephemeral range (32768+, where client sockets get their ports), scanning
+# from a random point for a port nobody holds.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_ID = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
+_PORT_SPAN = 1500
+_PORT_BASE = 20000 + (_WORKER_ID % 8) * _PORT_SPAN
+_port_next = [random.randrange(_PORT_SPAN)]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(_PORT_SPAN):
+        port = _PORT_BASE + _port_next[0] % _PORT_SPAN
+        _port_next[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port in this worker's range")
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
