@@ -488,3 +488,14 @@ def test_object_freq_works_and_idletime_errors_under_an_lfu_policy(shardis_facto
     with pytest.raises(redis.ResponseError, match="An LFU maxmemory policy is selected"):
         c.object("idletime", "k")
     c.close()
+
+
+def test_the_empty_key_matches_only_match_all_and_the_empty_pattern(r, rr):
+    # Redis's stringmatchlen never matches an empty string against a
+    # non-empty pattern; KEYS and SCAN treat a lone "*" as "everything"
+    for c in (r, rr):
+        c.mset({"": "1", "a": "2"})
+    for pat in ("*", "**", "?*", "", "a*"):
+        assert sorted(r.keys(pat)) == sorted(rr.keys(pat)), pat
+        assert sorted(r.scan(0, match=pat, count=100)[1]) == \
+            sorted(rr.scan(0, match=pat, count=100)[1]), pat

@@ -272,7 +272,7 @@ def scan_on_shard(db, argv):
         chunk = keys[start:end]
         nxt = hashes[end] if end < len(keys) else 0
     out = []
-    match = compile_glob(pat).match if pat is not None else None
+    match = compile_glob(pat).match if pat is not None and pat != b"*" else None
     for k in chunk:
         if match is not None and match(k) is None:
             continue

@@ -109,7 +109,9 @@ def compile_glob(pattern: bytes) -> re.Pattern:
         else:
             out.append(re.escape(c))
         i += 1
-    rx = re.compile(b"".join(out) + b"\\Z", re.DOTALL)
+    # stringmatchlen never enters its loop for an empty string: only an empty
+    # pattern matches it ("*" does only through KEYS/SCAN's match-all path)
+    rx = re.compile((b"(?=.)" if n else b"") + b"".join(out) + b"\\Z", re.DOTALL)
     if len(_glob_cache) > 1000:
         _glob_cache.clear()
     _glob_cache[pattern] = rx
