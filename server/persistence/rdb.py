@@ -281,8 +281,11 @@ def _enc_list(v):
 
 
 def _enc_set(v):
+    # members sorted: a set's iteration order follows Python's per-process
+    # string hash seed, and the same set must dump to the same bytes (DUMP
+    # compared across a restart, an AOF replay, two servers)
     out = [encode_length(len(v))]
-    out.extend(encode_string(x) for x in v)
+    out.extend(encode_string(x) for x in sorted(v))
     return T_SET, b"".join(out)
 
 
