@@ -173,7 +173,7 @@ def _session(port, sub_script: bytes, pub_script: bytes, settle: float = 0.3) ->
 GLOB_PATTERNS = [b"h?llo", b"h*llo", b"h[ae]llo", b"h[^e]llo", b"h[a-b]llo", b"h\\*llo", b"*",
                  b"[", b"h[", b"\\", b"a[b-]c", b"?*?", b"*o*o*"]
 GLOB_CHANNELS = [b"hello", b"hallo", b"hxllo", b"hllo", b"heeeello", b"h*llo", b"a-c", b"abc",
-                 b"[", b"foo", b"oo"]
+                 b"[", b"foo", b"oo", b""]      # "": no pattern matches it, not even "*"
 
 
 def test_pattern_subscriptions_match_channels_like_redis_glob(shardis, real_redis):
@@ -199,6 +199,25 @@ def test_pattern_subscriptions_match_channels_like_redis_glob(shardis, real_redi
     # per channel, messages still follow the publish order
     chans = [m[2] for m in a if m[0] == b"pmessage"]
     assert chans == sorted(chans, key=GLOB_CHANNELS.index)
+
+
+def test_pubsub_channels_lists_the_empty_channel_only_without_a_pattern(shardis, real_redis):
+    sub = b"*3\r\n$9\r\nSUBSCRIBE\r\n$0\r\n\r\n$1\r\nc\r\n"
+    ask = (b"*3\r\n$6\r\nPUBSUB\r\n$8\r\nCHANNELS\r\n$1\r\n*\r\n"
+           b"*2\r\n$6\r\nPUBSUB\r\n$8\r\nCHANNELS\r\n"
+           b"*3\r\n$6\r\nPUBSUB\r\n$8\r\nCHANNELS\r\n$2\r\n?*\r\n")
+    import hiredis
+
+    def answers(port):
+        r = hiredis.Reader()
+        r.feed(_session(port, sub, ask)[1])
+        out = []
+        while (m := r.gets()) is not False:
+            out.append(sorted(m))
+        return out
+    ours = answers(shardis.port)
+    assert ours == answers(real_redis.port)
+    assert ours == [[b"c"], [b"", b"c"], [b"c"]]
 
 
 def test_resp2_subscribed_mode_refuses_other_commands_like_redis(shardis, real_redis):
