@@ -20,7 +20,7 @@ from __future__ import annotations
 from server.protocol import CommandError, Push, encode
 from server.table import Route, command, subcommand
 
-from .util import compile_glob
+from .util import glob_match
 
 CONN = Route.CONN
 
@@ -52,7 +52,7 @@ class PubSub:
                 n += 1
         if not shard and self.patterns:
             for pat, subs in list(self.patterns.items()):
-                if compile_glob(pat).match(channel) is not None:
+                if glob_match(pat, channel):
                     msg = Push([b"pmessage", pat, channel, message])
                     enc = {}
                     for c in list(subs):
@@ -230,9 +230,7 @@ def _channels(table, argv):
         raise CommandError(b"ERR unknown subcommand or wrong number of arguments for '%b'. "
                            b"Try PUBSUB HELP." % argv[1])
     pat = argv[2] if len(argv) == 3 else None
-    # compile_glob, not glob_match: that one's '*' shortcut (KEYS/SCAN's
-    # match-all) would match the empty channel, which stringmatchlen does not
-    return [ch for ch in table if pat is None or compile_glob(pat).match(ch) is not None]
+    return [ch for ch in table if pat is None or glob_match(pat, ch)]
 
 
 @subcommand("pubsub", "channels", -2, flags=("pubsub", "loading", "stale"), since="2.8.0",

@@ -119,6 +119,6 @@ def compile_glob(pattern: bytes) -> re.Pattern:
 
 
 def glob_match(pattern: bytes, s: bytes) -> bool:
-    if pattern == b"*":
-        return True
+    # no '*' shortcut here: "*" must not match b"" (pub/sub, ACL key and
+    # channel patterns); KEYS and SCAN take their match-all path themselves
     return compile_glob(pattern).match(s) is not None
