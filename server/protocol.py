@@ -1,10 +1,26 @@
-"""RESP2/RESP3 on the wire: request parsing (hiredis + inline) and reply encoding.
+"""RESP2/RESP3 on the wire: request parsing (C parser, or hiredis + inline) and reply encoding.
 
-Requests: `RequestReader.feed(data)` then `RequestReader.next()` until it
-returns None.  Multibulk requests are parsed by hiredis; a request whose first
-byte is not ``*`` is an inline command (``PING\\r\\n``) split with Redis's
-quoting rules (``sdssplitargs``).  Partial input is kept across reads inside
-hiredis (or our small inline buffer): no per-connection read buffer is reserved.
+Requests: `new_request_reader(max_bulk)` gives a connection its parser, which
+has ``feed(data)``, ``take(limit)`` (up to ``limit`` complete requests, each a
+non-empty list of bytes; a protocol error met after some requests is raised
+by the next call, and every call after that) and ``has_input()``:
+
+* ``server._reqparse.Parser``, a C extension (server/_reqparse.c) porting
+  Redis's processMultibulkBuffer / processInlineBuffer onto its own buffer,
+  freed whenever all of it is consumed.  Used when it is built and the
+  environment variable ``SHARDIS_PURE_PARSER`` is not ``1``.
+* `RequestReader`, the pure-Python fallback (also ``next()``, one request at
+  a time).  Multibulk requests are parsed by hiredis; a request whose first
+  byte is not ``*`` is an inline command (``PING\\r\\n``) split with Redis's
+  quoting rules (``sdssplitargs``).  Partial input is kept across reads inside
+  hiredis (or our small inline buffer): no per-connection read buffer is
+  reserved.
+
+Both split inline lines with `split_inline`.  Where the two differ, the C
+parser is the one that follows redis-server 7.0 (tests/test_reqparse.py lists
+the cases: a header line ends at its ``\\r`` whatever byte follows, a NUL
+before it means no line yet, ``*-5`` is ignored, an element's type is checked
+once its header line is complete, a ``+`` element is an error).
 
 Replies: command handlers return plain values; `encode(value, proto)` turns a
 value into wire bytes for the connection's protocol version.  The value types:
@@ -32,12 +48,14 @@ Push (list)        array                        push ``>``
 from __future__ import annotations
 
 import math
+import os
 
 import hiredis
 
 __all__ = [
     "Raw", "Status", "Err", "RSet", "Verbatim", "Push", "Pairs", "NullArray", "NULL_ARRAY",
     "OK", "QUEUED", "PONG", "CommandError", "ProtocolError", "RequestReader",
+    "new_request_reader",
     "encode", "format_double", "split_inline", "BigBulk", "BIG_BULK",
 ]
 
@@ -418,7 +436,7 @@ class RequestReader:
     """
 
     __slots__ = ("_reader", "_pending", "_inline", "_in_resp", "max_bulk",
-                 "_frame", "_done", "_last", "_prev", "_fed", "_fresh")
+                 "_frame", "_done", "_last", "_prev", "_fed", "_fresh", "_error")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.max_bulk = max_bulk
@@ -433,6 +451,7 @@ class RequestReader:
         self._prev = b""        # tail of the data fed before _fed (suffix search overlap)
         self._fed: list[bytes] = []   # chunks fed to hiredis since the last check
         self._fresh = False     # _fed[0] starts at a request boundary
+        self._error: ProtocolError | None = None   # raised by every take() once set
 
     def feed(self, data: bytes) -> None:
         if self._in_resp:
@@ -452,6 +471,29 @@ class RequestReader:
             self._done = 0
         else:
             self._fed.append(data)
+
+    def take(self, limit: int) -> list:
+        """Up to ``limit`` complete requests (as many `next` calls).
+
+        A protocol error met after k >= 1 requests is deferred: those k are
+        returned and the next call raises it; once raised, every later call
+        raises it again (the parser stays failed), like the C Parser.
+        """
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        out = []
+        while len(out) < limit:
+            try:
+                req = self.next()
+            except ProtocolError as e:
+                self._error = e
+                if out:
+                    return out
+                raise
+            if req is None:
+                break
+            out.append(req)
+        return out
 
     def next(self):
         """Return the next complete request (list of bytes) or None."""
@@ -650,3 +692,17 @@ def _hiredis_message(msg: str) -> str:
         got = msg[q + 1:msg.find('"', q + 1)] if q >= 0 else "?"
         return "expected '$', got '%s'" % got
     return msg
+
+
+try:
+    from server._reqparse import Parser as _CParser
+except ImportError:        # not built (no C compiler at install): pure Python
+    _CParser = None
+
+
+def new_request_reader(max_bulk: int = 512 * 1024 * 1024):
+    """The request parser for one connection: the C ``Parser`` when it is
+    built and ``SHARDIS_PURE_PARSER`` is not ``1``, else `RequestReader`."""
+    if _CParser is not None and os.environ.get("SHARDIS_PURE_PARSER") != "1":
+        return _CParser(max_bulk, split_inline, ProtocolError)
+    return RequestReader(max_bulk)
