@@ -46,7 +46,7 @@ from actors.messages import Batch, Tx, TxHold, TxRelease
 from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
-from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, RequestReader,
+from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, new_request_reader,
                        encode)
 from .notify import AFTER_REPLY, events_on
 from .router import FANOUTS, ordered_fanout
@@ -140,7 +140,7 @@ class Client(asyncio.Protocol):
         self.server = server
         self.id = server.next_client_id()
         self.transport = None
-        self.reader = RequestReader(server.config.proto_max_bulk_len)
+        self.reader = new_request_reader(server.config.proto_max_bulk_len)
         self.seq = ReplySequencer()
         self.nshards = len(server.shards)
         self.shard_of = server.slotmap.shard_of
@@ -273,6 +273,7 @@ class Client(asyncio.Protocol):
         # request while a barrier/MULTI/tracking is active, takes execute().
         fast = self.server.fast_table
         slots = self.slot_table
+        one_shard = self.nshards == 1       # every key is shard 0's: no hashing
         batches = self.batches
         append_entry = self.seq.entries.append
         nfast = 0
@@ -281,44 +282,54 @@ class Client(asyncio.Protocol):
         # merely joins a batch), so it is re-evaluated after each execute().
         slow = self._slow_path()
         try:
-            while True:
-                if nparsed >= limit:
-                    if reader.has_input():
-                        self.more_input = True
+            while nparsed < limit:
+                # the reader hands over whole requests, up to what the burst
+                # has left (a protocol error after some of them is raised by
+                # the next take, so those run first, as in Redis)
+                reqs = reader.take(limit - nparsed)
+                if not reqs:
                     break
-                argv = reader.next()
-                if argv is None:
-                    break
-                nparsed += 1
-                if slow:
-                    if self.barrier or self.parked:
-                        self.parked.append(argv)
-                    else:
-                        self.execute(argv)
-                        slow = self._slow_path()
-                    continue
-                spec = fast.get(argv[0])
-                if spec is not None:
-                    n = len(argv)
-                    a = spec.arity
-                    if n == a or (a < 0 and n >= -a):
-                        key = argv[1]
-                        if b"{" in key:
-                            s = slots[key_slot(key)]
+                nparsed += len(reqs)
+                for argv in reqs:
+                    if slow:
+                        if self.barrier or self.parked:
+                            self.parked.append(argv)
                         else:
-                            s = slots[crc_hqx(key, 0) & 0x3FFF]
-                        b = batches[s]
-                        if b is None:
-                            b = self.new_batch(s)
-                        b.items.append((spec.handler, argv, None, 0))
-                        append_entry(b)
-                        spec.stats[0] += 1
-                        nfast += 1
+                            self.execute(argv)
+                            if self.closing:
+                                break
+                            slow = self._slow_path()
                         continue
-                self.execute(argv)
+                    spec = fast.get(argv[0])
+                    if spec is not None:
+                        n = len(argv)
+                        a = spec.arity
+                        if n == a or (a < 0 and n >= -a):
+                            if one_shard:
+                                s = 0
+                            else:
+                                key = argv[1]
+                                if b"{" in key:
+                                    s = slots[key_slot(key)]
+                                else:
+                                    s = slots[crc_hqx(key, 0) & 0x3FFF]
+                            b = batches[s]
+                            if b is None:
+                                b = self.new_batch(s)
+                            b.items.append((spec.handler, argv, None, 0))
+                            append_entry(b)
+                            spec.stats[0] += 1
+                            nfast += 1
+                            continue
+                    self.execute(argv)
+                    if self.closing:
+                        break
+                    slow = self._slow_path()
                 if self.closing:
                     break
-                slow = self._slow_path()
+            else:
+                if reader.has_input():
+                    self.more_input = True
         except ProtocolError as e:
             self.protocol_error(str(e))
         if nfast:
