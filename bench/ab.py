@@ -1,7 +1,10 @@
 """``python -m bench.ab``: Shardis under several interpreters, side by side.
 
-Each ``--variant NAME=PYTHON`` starts this tree's Shardis with that Python
-(``PYTHON -m server``); one redis-server runs beside them.  Every round runs
+Each ``--variant NAME=PYTHON[@TREE]`` starts Shardis with that Python
+(``PYTHON -m server``), from this tree or from the checkout at ``TREE`` (an
+A/B of two commits: ``git archive OLD | tar -x -C /tmp/old``, then
+``--variant old=python@/tmp/old --variant new=python``); one redis-server
+runs beside them.  Every round runs
 ``redis-benchmark -t set,get -r 100000`` at each ``C:P:N`` (clients,
 pipeline, requests) against all servers, the order reversed every other
 round so neither side always runs first, and prints the median rps and each
@@ -21,7 +24,7 @@ DEFAULT_SCENARIOS = "1:30:300000,1:1:30000,50:1:100000,50:30:600000"
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", action="append", required=True, metavar="NAME=PYTHON")
+    ap.add_argument("--variant", action="append", required=True, metavar="NAME=PYTHON[@TREE]")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scenarios", default=DEFAULT_SCENARIOS, metavar="C:P:N,...")
     args = ap.parse_args(argv)
@@ -30,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for spec in args.variant:
             name, python = spec.split("=", 1)
-            live.append((name, servers.start_shardis(python_prefix=[python, "-m", "server"])))
+            python, _, tree = python.partition("@")
+            live.append((name, servers.start_shardis(python_prefix=[python, "-m", "server"],
+                                                     tree=tree or None)))
         live.append(("redis", servers.start_redis()))
         scenarios = [tuple(int(x) for x in s.split(":")) for s in args.scenarios.split(",")]
         rps: dict[tuple, list[float]] = {}

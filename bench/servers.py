@@ -140,9 +140,11 @@ def start_redis(workdir: str | None = None) -> Server:
 
 
 def start_shardis(shards: int | None = None, workdir: str | None = None,
-                  python_prefix: list[str] | None = None, extra: list[str] | None = None) -> Server:
+                  python_prefix: list[str] | None = None, extra: list[str] | None = None,
+                  tree: str | None = None) -> Server:
     """``python_prefix`` replaces ``[python, -m, server]`` when the harness
-    runs Shardis under a profiler wrapper."""
+    runs Shardis under a profiler wrapper.  ``tree``: run the Shardis of
+    another checkout (``python -m server`` from there) instead of this one."""
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="bench-shardis-")
     port = free_port()
@@ -151,7 +153,7 @@ def start_shardis(shards: int | None = None, workdir: str | None = None,
     if shards:
         argv += ["--shards", str(shards)]
     argv += extra or []
-    return Server("shardis", argv, port, workdir, cwd=ROOT, own_workdir=own)
+    return Server("shardis", argv, port, workdir, cwd=tree or ROOT, own_workdir=own)
 
 
 def stop_all() -> None:
