@@ -1,26 +1,25 @@
-"""RESP2/RESP3 on the wire: request parsing (C parser, or hiredis + inline) and reply encoding.
+"""RESP2/RESP3 on the wire: request parsing (C parser, or its pure-Python port) and reply encoding.
 
 Requests: `new_request_reader(max_bulk)` gives a connection its parser, which
 has ``feed(data)``, ``take(limit)`` (up to ``limit`` complete requests, each a
 non-empty list of bytes; a protocol error met after some requests is raised
-by the next call, and every call after that) and ``has_input()``:
+by the next call, and every call after that), ``has_input()`` and
+``buffer_size()``:
 
 * ``server._reqparse.Parser``, a C extension (server/_reqparse.c) porting
   Redis's processMultibulkBuffer / processInlineBuffer onto its own buffer,
   freed whenever all of it is consumed.  Used when it is built and the
   environment variable ``SHARDIS_PURE_PARSER`` is not ``1``.
-* `RequestReader`, the pure-Python fallback (also ``next()``, one request at
-  a time).  Multibulk requests are parsed by hiredis; a request whose first
-  byte is not ``*`` is an inline command (``PING\\r\\n``) split with Redis's
-  quoting rules (``sdssplitargs``).  Partial input is kept across reads inside
-  hiredis (or our small inline buffer): no per-connection read buffer is
-  reserved.
+* `RequestReader`, the pure-Python fallback: a port of that C parser (same
+  states, same checks in the same order, same error texts), slower.
 
-Both split inline lines with `split_inline`.  Where the two differ, the C
-parser is the one that follows redis-server 7.0 (tests/test_reqparse.py lists
-the cases: a header line ends at its ``\\r`` whatever byte follows, a NUL
-before it means no line yet, ``*-5`` is ignored, an element's type is checked
-once its header line is complete, a ``+`` element is an error).
+Both follow redis-server 7.0 (tests/test_reqparse.py feeds them the same
+byte streams and pins Redis's answers): a request whose first byte is not
+``*`` is an inline command (``PING\\r\\n``) split with Redis's quoting rules
+(`split_inline`, ``sdssplitargs``); a header line ends at its ``\\r`` whatever
+byte follows; a NUL before it means no line yet; ``*0`` and ``*-5`` are
+ignored; every element must be a bulk string (``+``, ``:``... are errors); a
+bulk over ``max_bulk`` is rejected as soon as its header is complete.
 
 Replies: command handlers return plain values; `encode(value, proto)` turns a
 value into wire bytes for the connection's protocol version.  The value types:
@@ -49,8 +48,6 @@ from __future__ import annotations
 
 import math
 import os
-
-import hiredis
 
 __all__ = [
     "Raw", "Status", "Err", "RSet", "Verbatim", "Push", "Pairs", "NullArray", "NULL_ARRAY",
@@ -295,403 +292,278 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(cur))
 
 
-# elements per request: Redis allows INT_MAX, but hiredis preallocates the
-# argument list from the header, so a bound keeps one header from costing GBs
-# (8M elements = 64 MB of list, enough for a 4M-member ZADD or MSET)
+# elements per request: Redis accepts up to INT_MAX; both parsers cap the count
+# so that one header cannot make a request build GBs of argv (8M elements =
+# 64 MB of list, enough for a 4M-member ZADD or MSET)
 MAX_MULTIBULK = 8 * 1024 * 1024
-_BYTES = bytes
+_LLONG_MAX = (1 << 63) - 1
+_SMALL_REST = 4096      # a partial request up to this size is re-joined as bytes
 
 
-class _Frame:
-    """Header-level view of the one request hiredis holds incomplete.
-
-    hiredis buffers a partial request without limits and does not expose the
-    headers it has consumed, so for the request in progress (and only it) we
-    follow the headers ourselves: multibulk count, then per element the bulk
-    header, whose payload is skipped arithmetically.  That lets us reject a
-    bulk over ``proto-max-bulk-len`` as soon as its header arrives, before the
-    payload is buffered, like Redis's processMultibulkBuffer.
-    """
-
-    __slots__ = ("need", "skip", "line", "max_bulk", "max_count")
-
-    def __init__(self, max_bulk: int, max_count: int = MAX_MULTIBULK):
-        self.need = -1        # elements still to come; -1: count not read yet
-        self.skip = 0         # payload bytes (incl. CRLF) of the current bulk to skip
-        self.line = b""       # a header line without its newline yet
-        self.max_bulk = max_bulk
-        self.max_count = max_count
-
-    def advance(self, data: bytes, i: int = 0) -> int:
-        """Consume ``data[i:]``; return the offset where the request ended, or -1.
-
-        Raises ProtocolError with Redis's text for oversized headers and for
-        element types other than bulk strings.
-        """
-        n = len(data)
-        while i < n:
-            if self.skip:
-                take = min(self.skip, n - i)
-                self.skip -= take
-                i += take
-                if self.skip == 0 and self.need == 0:
-                    return i
-                continue
-            if self.need == 0:
-                return i
-            line = self.line
-            if line:
-                if line[-1:] == b"\r" and data[i:i + 1] == b"\n":
-                    head = line[:-1]              # CRLF split between reads
-                    i += 1
-                else:
-                    nl = data.find(b"\r\n", i)
-                    if nl < 0:
-                        self.line = line + data[i:]
-                        self._check_line()
-                        return -1
-                    head = line + data[i:nl]
-                    i = nl + 2
-                self.line = b""
-            else:
-                nl = data.find(b"\r\n", i)
-                if nl < 0:
-                    self.line = data[i:]
-                    self._check_line()
-                    return -1
-                head = data[i:nl]
-                i = nl + 2
-            self._header(head)
-            if self.need == 0 and not self.skip:
-                return i
-        return -1
-
-    def _check_line(self) -> None:
-        # Redis: a header line over PROTO_INLINE_MAX_SIZE without its newline
-        if len(self.line) > MAX_INLINE:
-            self._type_check(self.line[:1])
-            raise ProtocolError("too big mbulk count string" if self.need < 0
-                                else "too big bulk count string")
-        if self.need >= 0:
-            self._type_check(self.line[:1])
-
-    def _type_check(self, t: bytes) -> None:
-        if self.need >= 0 and t != b"$":
-            raise ProtocolError("expected '$', got '%s'" % t.decode("latin-1"))
-
-    def _header(self, head: bytes) -> None:
-        if self.need < 0:
-            # the request's own "*<count>"; hiredis validates the syntax
-            try:
-                count = int(head[1:])
-            except ValueError:
-                raise ProtocolError("invalid multibulk length") from None
-            if count > self.max_count:
-                raise ProtocolError("invalid multibulk length")
-            self.need = max(count, 0)
-            return
-        self._type_check(head[:1])
-        try:
-            size = int(head[1:])
-        except ValueError:
-            raise ProtocolError("invalid bulk length") from None
-        if size < 0 or size > self.max_bulk:
-            raise ProtocolError("invalid bulk length")
-        self.need -= 1
-        self.skip = size + 2
-
-
-def _bad_element(req: list) -> ProtocolError:
-    """The error Redis gives for a request element that is not a bulk string."""
-    for a in req:
-        t = type(a)
-        if t is _BYTES:
-            continue
-        if a is None:
-            return ProtocolError("invalid bulk length")      # $-1
-        sym = {int: ":", list: "*", float: ",", bool: "#", dict: "%"}.get(t, "-")
-        return ProtocolError("expected '$', got '%s'" % sym)
-    return ProtocolError("invalid bulk length")
+def _string2ll(s: bytes) -> int | None:
+    """Redis's string2ll (util.c): an optional '-', no '+', no leading zeros
+    or spaces, at most 20 characters, within a long long; else None."""
+    n = len(s)
+    if n == 0 or n > 20:
+        return None
+    if s.isdigit():                     # ASCII digits only (bytes.isdigit)
+        if s[0] == 48 and n > 1:
+            return None
+        v = int(s)
+        return v if v <= _LLONG_MAX else None
+    if s[0] == 45 and n > 1:            # '-'
+        d = s[1:]
+        if d.isdigit() and d[0] != 48:
+            v = int(d)
+            if v <= _LLONG_MAX + 1:
+                return -v
+    return None
 
 
 class RequestReader:
-    """Incremental request parser for one connection.
+    """Pure-Python request parser: the fallback for ``server._reqparse.Parser``
+    (server/_reqparse.c), and a port of it: the same states, checks in the
+    same order, the same error texts, the same interface.
 
-    Invariant: while ``_in_resp`` is set, hiredis owns the stream (it holds a
-    partial multibulk request, or unparsed bytes after a complete one).  Only
-    at a request boundary (``_in_resp`` clear, hiredis empty) do we look at the
-    first byte to choose between multibulk (``*``) and an inline line, which
-    is collected in ``_inline`` until its newline arrives.
+    ``feed(data)`` appends bytes; ``take(limit)`` returns up to ``limit``
+    complete requests, each a non-empty list of bytes (``*0``, ``*-N`` and
+    empty inline lines give nothing).  A protocol error met after k >= 1
+    requests of one take() is deferred: those k are returned and the next
+    take() raises it; from then on every take() raises it again.
 
-    Limits (Redis's processMultibulkBuffer / processInlineBuffer): a bulk over
-    ``max_bulk`` or a count over MAX_MULTIBULK is rejected when its header
-    arrives, an inline line over 64 KB without newline is rejected.  Complete
-    requests parsed by hiredis in the same read cost nothing extra beyond a
-    per-element type check; only the one request left incomplete at the end
-    of a read is followed header by header (`_Frame`).  To find where that
-    request starts, we look for the wire suffix of the last complete request
-    in the read (its last element) and check that what follows parses as one
-    incomplete request; if that cannot be established the limits are not
-    enforced for that request (hiredis still parses it correctly).
+    State between calls is Redis's (client struct): the request type, the
+    elements still expected, the length of the bulk being read (-1 while its
+    header line is incomplete), the argv built so far, and how far the line
+    in progress has been scanned for its end (``\\r`` for headers, ``\\n``
+    for inline lines; a NUL before it means no line yet, like ``strchr`` on
+    Redis's query buffer).
+
+    The buffer is a ``bytes`` plus an offset while parsing.  A small partial
+    request is joined with the next read into new ``bytes``; a larger one
+    (a big bulk or a long line arriving in pieces) is collected in a
+    ``bytearray`` (appends are amortized) that take() leaves alone while the
+    bulk is still short of its length or no line end has come, so such a
+    request is never rescanned or recopied per read.  Consumed bytes are
+    dropped when take() waits for input; a fully consumed buffer is released.
     """
 
-    __slots__ = ("_reader", "_pending", "_inline", "_in_resp", "max_bulk",
-                 "_frame", "_done", "_last", "_prev", "_fed", "_fresh", "_error")
+    __slots__ = ("max_bulk", "_buf", "_pos", "_scanned", "_reqtype",
+                 "_multibulklen", "_bulklen", "_argv", "_failed")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024):
         self.max_bulk = max_bulk
-        self._reader = hiredis.Reader()
-        self._reader.setmaxbuf(0)
-        self._pending: list[bytes] = []   # raw chunks not yet handed to a parser
-        self._inline = b""
-        self._in_resp = False
-        self._frame: _Frame | None = None  # headers of the incomplete request
-        self._done = 0          # requests completed since the last _check_partial
-        self._last = None       # the last complete request returned
-        self._prev = b""        # tail of the data fed before _fed (suffix search overlap)
-        self._fed: list[bytes] = []   # chunks fed to hiredis since the last check
-        self._fresh = False     # _fed[0] starts at a request boundary
-        self._error: ProtocolError | None = None   # raised by every take() once set
+        self._buf: bytes | bytearray = b""
+        self._pos = 0           # start of the unconsumed bytes (0 for a bytearray)
+        self._scanned = 0       # bytes from _pos known to hold no line end
+        self._reqtype = 0       # 0: none, 1: inline, 2: multibulk
+        self._multibulklen = 0  # elements still to read
+        self._bulklen = -1      # length of the bulk being read; -1: header not read
+        self._argv: list | None = None
+        self._failed: BaseException | None = None   # raised by every take() once set
 
-    def feed(self, data: bytes) -> None:
-        if self._in_resp:
-            self._feed_resp(data, False)
+    def feed(self, data) -> None:
+        """Append bytes (any bytes-like object) to the buffer."""
+        if not len(data):
+            return
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+            self._pos = 0
+        elif type(buf) is bytearray:
+            buf += data
+        elif len(buf) - pos <= _SMALL_REST:
+            self._buf = (buf[pos:] if pos else buf) + data
+            self._pos = 0
         else:
-            self._pending.append(data)
+            nb = bytearray(memoryview(buf)[pos:])
+            nb += data
+            self._buf = nb
+            self._pos = 0
 
     def has_input(self) -> bool:
-        """True if bytes are buffered that may hold further requests."""
-        return bool(self._pending) or (self._in_resp and self._reader.has_data())
+        """True if bytes are buffered."""
+        return self._pos < len(self._buf)
 
-    def _feed_resp(self, data: bytes, fresh: bool) -> None:
-        self._reader.feed(data)
-        if fresh:
-            self._fed = [data]
-            self._fresh = True
-            self._done = 0
-        else:
-            self._fed.append(data)
+    def buffer_size(self) -> int:
+        """Bytes held by the buffer (0 once all of it is consumed)."""
+        return len(self._buf)
 
     def take(self, limit: int) -> list:
-        """Up to ``limit`` complete requests (as many `next` calls).
-
-        A protocol error met after k >= 1 requests is deferred: those k are
-        returned and the next call raises it; once raised, every later call
-        raises it again (the parser stays failed), like the C Parser.
-        """
-        if self._error is not None:
-            raise self._error.with_traceback(None)
-        out = []
-        while len(out) < limit:
-            try:
-                req = self.next()
-            except ProtocolError as e:
-                self._error = e
-                if out:
-                    return out
-                raise
-            if req is None:
-                break
-            out.append(req)
-        return out
-
-    def next(self):
-        """Return the next complete request (list of bytes) or None."""
-        r = self._reader
-        while True:
-            if self._in_resp:
-                try:
-                    req = r.gets()
-                except hiredis.ProtocolError as e:
-                    rest = self._rest_after_last()
-                    if rest is None or rest[:1] == b"*":
-                        raise ProtocolError(_hiredis_message(str(e))) from None
-                    # Not a multibulk after all: Redis decides per request, so
-                    # an inline command may follow a multibulk one.
-                    self._reset_resp()
-                    self._pending.insert(0, rest)
-                    continue
-                if req is False:
-                    if self._pending:
-                        self._feed_resp(self._pending.pop(0), False)
-                        continue
-                    self._check_partial()
-                    return None
-                if type(req) is not list and req is not None:
-                    # a top-level non-array: Redis reads it as an inline line
-                    rest = self._rest_after_last()
-                    if rest is None or rest[:1] == b"*":
-                        raise ProtocolError("expected '*', got something else")
-                    self._reset_resp()
-                    self._pending.insert(0, rest)
-                    continue
-                self._done += 1
-                self._last = req
-                if not r.has_data():
-                    # a clean request boundary: hiredis holds nothing
-                    self._in_resp = False
-                    self._frame = None
-                    self._fed = []
-                if req is None:           # "*-1": Redis ignores it
-                    continue
-                for a in req:
-                    if type(a) is not _BYTES:
-                        raise _bad_element(req)
-                if req:
-                    return req
-                continue                  # "*0": ignored as well
-            if not self._pending:
-                return None
-            data = self._pending.pop(0)
-            if self._inline:
-                data = self._inline + data
-                self._inline = b""
-            elif data[:1] == b"*":
-                self._in_resp = True
-                self._frame = None
-                self._prev = b""
-                self._feed_resp(data, True)
-                continue
-            if not data:
-                continue
-            nl = data.find(b"\n")
-            # Redis finds the newline with strchr, which stops at a NUL: an
-            # inline request with a NUL before its newline never completes
-            # (no reply) until the buffer passes the inline limit.
-            nul = data.find(b"\0", 0, nl if nl >= 0 else len(data))
-            if nl < 0 or nul >= 0:
-                if len(data) > MAX_INLINE:
-                    raise ProtocolError("too big inline request")
-                self._inline = data
-                continue
-            line, rest = data[:nl], data[nl + 1:]
-            if rest:
-                self._pending.insert(0, rest)
-            if len(line) > MAX_INLINE:
-                raise ProtocolError("too big inline request")
-            args = split_inline(line)
-            if args:
-                return args
-            # empty lines are ignored, like Redis
-
-    def _reset_resp(self) -> None:
-        self._reader = hiredis.Reader()
-        self._reader.setmaxbuf(0)
-        self._in_resp = False
-        self._frame = None
-        self._fed = []
-        self._done = 0
-        self._fresh = False
-
-    def _rest_after_last(self) -> bytes | None:
-        """After a hiredis error: the bytes following the last complete request
-        of this read, if they can be found (else None)."""
-        if not self._done or not self._fed:
-            return None
-        region = self._prev + b"".join(self._fed)
-        start = self._end_of_last(region, len(region))
-        return None if start < 0 else region[start:]
-
-    def _end_of_last(self, region: bytes, end: int) -> int:
-        """Offset just past the last occurrence (ending before ``end``) of the
-        wire suffix of the last complete request, or -1."""
-        last = self._last
-        if last is None:
-            sfx = b"*-1\r\n"
-        elif type(last) is not list:
-            return -1
-        elif not last:
-            sfx = b"*0\r\n"
-        else:
-            a = last[-1]
-            if type(a) is not _BYTES:
-                return -1
-            if len(a) <= 256:
-                sfx = b"$%d\r\n%b\r\n" % (len(a), a)
+        """Up to ``limit`` complete requests (see the class docstring)."""
+        if self._failed is not None:
+            raise self._failed.with_traceback(None)
+        buf = self._buf
+        pos = self._pos
+        n = len(buf)
+        if pos >= n or limit <= 0:
+            if pos >= n and n:
+                self._buf = b""
+                self._pos = 0
+            return []
+        if type(buf) is bytearray:
+            # a request larger than _SMALL_REST in progress (pos is 0): look
+            # at it without copying until it can make progress
+            if self._bulklen >= 0:
+                if n < self._bulklen + 2:
+                    return []
             else:
-                sfx = a[-256:] + b"\r\n"
-        pos = region.rfind(sfx, 0, end)
-        return -1 if pos < 0 else pos + len(sfx)
+                rt = self._reqtype
+                if rt == 1 or (rt == 0 and buf[0] != 42):
+                    end = buf.find(b"\n", self._scanned)
+                else:
+                    end = buf.find(b"\r", self._scanned)
+                nul = buf.find(b"\0", self._scanned, n if end < 0 else end)
+                if (end < 0 or nul >= 0) and n <= MAX_INLINE:
+                    self._scanned = (n if nul < 0 else nul)
+                    return []
+            buf = self._buf = bytes(buf)
 
-    def _check_partial(self) -> None:
-        """hiredis holds an incomplete request: follow its headers (see class doc)."""
-        fed = self._fed
-        if not self._in_resp or not fed:
-            return
-        data = fed[0] if len(fed) == 1 else b"".join(fed)
-        done, fresh = self._done, self._fresh
-        prev = self._prev
-        self._fed = []
-        self._done = 0
-        self._fresh = False
-        self._prev = data[-512:] if len(data) >= 512 else (prev + data)[-512:]
-        frame = self._frame
-        if done == 0:
-            # still the request that was incomplete after the previous read,
-            # or one that starts with this data (entered at a request boundary)
-            if frame is None:
-                if not fresh:
-                    return
-                frame = self._frame = _Frame(self.max_bulk)
-            if frame.advance(data) >= 0:
-                self._frame = None        # out of step with hiredis: stop following
-            return
-        self._frame = None
-        region = data
-        start = self._locate(region)
-        if start < 0 and prev:
-            # the last complete request may have ended right at the start of
-            # this data, its suffix straddling the previous read (rare: copy)
-            region = prev + data[:4096]
-            start = self._locate(region)
-            if start >= 0:
-                region = prev + data
-        if start < 0:
-            return
-        frame = _Frame(self.max_bulk)
-        if frame.advance(region, start) < 0:
-            self._frame = frame
-
-    def _locate(self, region: bytes) -> int:
-        """Offset in ``region`` where the incomplete request starts, or -1."""
-        end = len(region)
-        for _ in range(4):
-            start = self._end_of_last(region, end)
-            if start < 0:
-                return -1
-            if region[start:start + 1] == b"*" and _plausible(region, start):
-                return start
-            end = start - 1
-        return -1
-
-
-def _plausible(region: bytes, start: int) -> bool:
-    """Can ``region[start:]`` be the start of one incomplete request?
-
-    Rules out a suffix match inside some payload: every complete header line
-    must hold an integer and the request must not complete.  Limits are not
-    checked here (the caller's frame enforces them).
-    """
-    f = _Frame(1 << 62, 1 << 62)
-    try:
-        return f.advance(region, start) < 0
-    except ProtocolError as e:
-        return not str(e).startswith("invalid")
-
-
-def _hiredis_message(msg: str) -> str:
-    """Redis's text for a hiredis parse error (networking.c wording)."""
-    low = msg.lower()
-    if "multi-bulk" in low or "multibulk" in low:
-        return "invalid multibulk length"
-    if "bulk" in low:
-        return "invalid bulk length"
-    if "reply type byte" in low:
-        # 'Protocol error, got "x" as reply type byte'
-        q = msg.find('"')
-        got = msg[q + 1:msg.find('"', q + 1)] if q >= 0 else "?"
-        return "expected '$', got '%s'" % got
-    return msg
+        out: list = []
+        reqtype = self._reqtype
+        mbl = self._multibulklen
+        bulklen = self._bulklen
+        argv = self._argv
+        scanned = self._scanned
+        max_bulk = self.max_bulk
+        more = False            # stopped waiting for input (R_MORE)
+        nul = -1                # first NUL at or after the last line start searched
+        k = 0
+        try:
+            while k < limit and pos < n:
+                if reqtype == 0:
+                    reqtype = 2 if buf[pos] == 42 else 1       # '*'
+                if reqtype == 1:
+                    # processInlineBuffer
+                    start = pos + scanned
+                    nl = buf.find(b"\n", start)
+                    if nul < start:
+                        nul = buf.find(b"\0", start)
+                        if nul < 0:
+                            nul = n
+                    if nl < 0 or nul < nl:
+                        if n - pos > MAX_INLINE:
+                            raise ProtocolError("too big inline request")
+                        scanned = nul - pos
+                        more = True
+                        break
+                    # not in Redis (whose limit applies to the buffer after
+                    # each 16 KB read): the C parser's rule, kept
+                    if nl - pos > MAX_INLINE:
+                        raise ProtocolError("too big inline request")
+                    end = nl
+                    if end != pos and buf[end - 1] == 13:      # '\r'
+                        end -= 1
+                    line = buf[pos:end]
+                    pos = nl + 1
+                    scanned = 0
+                    args = split_inline(line)
+                    reqtype = 0
+                    if len(args):
+                        out.append(args)
+                        k += 1
+                    continue
+                # processMultibulkBuffer
+                if mbl == 0:
+                    start = pos + scanned
+                    cr = buf.find(b"\r", start)
+                    if nul < start:
+                        nul = buf.find(b"\0", start)
+                        if nul < 0:
+                            nul = n
+                    if cr < 0 or nul < cr:
+                        if n - pos > MAX_INLINE:
+                            raise ProtocolError("too big mbulk count string")
+                        scanned = nul - pos
+                        more = True
+                        break
+                    # the buffer must also hold the byte after '\r' (unchecked)
+                    if cr + 1 >= n:
+                        more = True
+                        break
+                    s = buf[pos + 1:cr]
+                    if s.isdigit() and (s[0] != 48 or len(s) == 1) and len(s) <= 20:
+                        ll = int(s)
+                    else:
+                        ll = _string2ll(s)
+                        if ll is None:
+                            raise ProtocolError("invalid multibulk length")
+                    if ll > MAX_MULTIBULK:
+                        raise ProtocolError("invalid multibulk length")
+                    pos = cr + 2
+                    scanned = 0
+                    if ll <= 0:
+                        reqtype = 0
+                        continue
+                    mbl = ll
+                    argv = []
+                while mbl:
+                    if bulklen == -1:
+                        start = pos + scanned
+                        cr = buf.find(b"\r", start)
+                        if nul < start:
+                            nul = buf.find(b"\0", start)
+                            if nul < 0:
+                                nul = n
+                        if cr < 0 or nul < cr:
+                            if n - pos > MAX_INLINE:
+                                raise ProtocolError("too big bulk count string")
+                            scanned = nul - pos
+                            break
+                        if cr + 1 >= n:
+                            break
+                        if buf[pos] != 36:                     # '$'
+                            raise ProtocolError("expected '$', got '%c'" % buf[pos])
+                        s = buf[pos + 1:cr]
+                        if not (s.isdigit() and (s[0] != 48 or len(s) == 1)
+                                and len(s) <= 20):
+                            raise ProtocolError("invalid bulk length")
+                        bulklen = int(s)
+                        if bulklen > max_bulk or bulklen > _LLONG_MAX:
+                            raise ProtocolError("invalid bulk length")
+                        pos = cr + 2
+                        scanned = 0
+                    if n - pos < bulklen + 2:
+                        break
+                    argv.append(buf[pos:pos + bulklen])
+                    pos += bulklen + 2
+                    bulklen = -1
+                    mbl -= 1
+                else:
+                    out.append(argv)
+                    k += 1
+                    argv = None
+                    reqtype = 0
+                    continue
+                more = True
+                break
+        except Exception as e:
+            # sticky: this and every later take() raise it (after the requests
+            # already parsed by this call, which are returned first)
+            self._failed = e
+            self._pos = pos
+            self._reqtype = 0
+            self._multibulklen = 0
+            self._bulklen = -1
+            self._argv = None
+            self._scanned = 0
+            if out:
+                return out
+            raise e.with_traceback(None) from None
+        self._reqtype = reqtype
+        self._multibulklen = mbl
+        self._bulklen = bulklen
+        self._argv = argv
+        self._scanned = scanned
+        if pos >= n:
+            self._buf = b""     # all consumed: no buffer while idle
+            self._pos = 0
+        elif more and pos:
+            self._buf = buf[pos:]   # waiting for input: keep the partial request
+            self._pos = 0
+        else:
+            self._pos = pos
+        return out
 
 
 try:
