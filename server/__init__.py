@@ -4,7 +4,7 @@
 - ``app``         `Server`: starts shard actors and the listener, timers, shutdown
 - ``connection``  `Client`: one asyncio Protocol per connection; parse, route,
                   batch per shard, reply in order, backpressure
-- ``protocol``    RESP2/RESP3: request parsing (hiredis + inline), reply encoding
+- ``protocol``    RESP2/RESP3: request parsing (C parser or its Python port), reply encoding
 - ``table``       the declarative command table (`@command`)
 - ``router``      how commands spanning shards are split, merged or coordinated
 - ``commands/``   command handlers grouped by data type, like Redis's t_*.c

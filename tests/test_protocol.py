@@ -407,7 +407,7 @@ def test_value_looking_like_resp_does_not_confuse_the_parser(shardis):
         assert data == expect + b":50\r\n"
 
 
-# (the pure-Python fallback parser, built on hiredis, cannot tell a '+' element
-# from a bulk string; the C parser the server uses can)
+# (both request parsers reject it, the C one and its pure-Python port; the old
+# fallback, built on hiredis, could not tell a '+' element from a bulk string)
 def test_simple_string_element_in_a_request_is_a_protocol_error(shardis, real_redis):
     same_as_redis(shardis, real_redis, b"*1\r\n+PING\r\n")
