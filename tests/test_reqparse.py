@@ -181,6 +181,46 @@ def test_c_parser_matches_request_reader(stream):
                    for s in steps for r in s)
 
 
+_odd_one = st.sampled_from([
+    cmd(b"GET", b"a\r\nb"), b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", b"*2\r\n$3\r\nGET\r\n$1\rXk\r\n",
+    b"PING\r\n", b"*0\r\n", cmd(b"SET", b"k", b"v" * (MAX_BULK + 1)), cmd(*[b"x"] * 1100),
+    cmd(b"GET", b"kk"), cmd(b"GET"), b"*2\r\n$3\r\nGET\r\n+k\r\n", cmd(b"GET", b"k\x00"),
+])
+
+
+@st.composite
+def runs(draw):
+    """Pipelines of like requests (what RequestReader takes column by column),
+    with now and then one that is not like the others."""
+    shape = draw(st.integers(1, 4))
+    size = draw(st.integers(0, 40))
+    n = draw(st.integers(1, 300))
+    odd = draw(st.dictionaries(st.integers(0, n), _odd_one, max_size=3))
+    parts = []
+    for q in range(n):
+        if q in odd:
+            parts.append(odd[q])
+        parts.append(cmd(*[b"%0*d" % (size, (q * 7 + e) % 10 ** min(size, 6)) if size else b""
+                           for e in range(shape)]))
+    data = b"".join(parts)
+    step = draw(st.sampled_from([len(data), 4096, 1000, 97]))
+    chunks = [data[i:i + step] for i in range(0, len(data), step)]
+    limits = draw(st.lists(st.sampled_from([1, 3, 30, 1000]), min_size=len(chunks),
+                           max_size=len(chunks)))
+    return chunks, limits, draw(st.sampled_from([MAX_BULK, 512 * 1024 * 1024]))
+
+
+@needs_ext
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(runs())
+def test_runs_of_like_requests(stream):
+    chunks, limits, max_bulk = stream
+    c_steps, c_err = run(c_parser(max_bulk), chunks, limits)
+    py_steps, py_err = run(RequestReader(max_bulk), chunks, limits)
+    assert py_steps == c_steps
+    assert py_err == c_err
+
+
 @both
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.lists(st.binary(max_size=30), min_size=1, max_size=4), min_size=1, max_size=20),
