@@ -336,8 +336,9 @@ def test_bulk_length_limit_follows_config_and_applies_after_pipelined_requests(s
 
 def test_multibulk_count_over_the_cap_is_rejected(shardis):
     # Redis 7.0.15 allows up to INT_MAX elements; Shardis caps a request at
-    # MAX_MULTIBULK (8M) because hiredis preallocates the argv list from the
-    # header.  Past the cap: Redis's error for an invalid count, then close.
+    # MAX_MULTIBULK (8M elements, 64 MB of argument list before the bytes
+    # themselves; docs/parsing.md).  Past the cap: Redis's error for an
+    # invalid count, then close.
     over = b"*%d\r\n" % (MAX_MULTIBULK + 1)
     out = exchange(shardis.port, over, timeout=2.0)
     assert out == b"-ERR Protocol error: invalid multibulk length\r\n" + EOF
