@@ -55,7 +55,8 @@ class _Transport:
         pass
 
 
-async def _measure(pipeline: int, command: str, rounds: int, shards: int) -> dict:
+async def _measure(pipeline: int, command: str, rounds: int, shards: int,
+                   clients: int = 1) -> dict:
     import server.commands  # noqa: F401 - registers the command table
     from actors.bridge import LoopBridge
     from actors.dispatch import Dispatcher, Inboxes
@@ -77,8 +78,12 @@ async def _measure(pipeline: int, command: str, rounds: int, shards: int) -> dic
     srv.inboxes = Inboxes([sent.append] * shards)
     srv.dispatcher = Dispatcher(srv.loop, srv.inboxes)
     srv.inboxes.dispatcher = srv.dispatcher
-    conn = Client(srv)
-    conn.connection_made(_Transport())
+    conns = []
+    for _ in range(clients):
+        c = Client(srv)
+        c.connection_made(_Transport())
+        conns.append(c)
+    conn = conns[0]
     key = b"key:__rand_int__"
     if command == "GET":
         one = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)
@@ -91,7 +96,8 @@ async def _measure(pipeline: int, command: str, rounds: int, shards: int) -> dic
     tot = [0, 0, 0]
     for i in range(rounds):
         t0 = pc()
-        conn.data_received(data)
+        for c in conns:
+            c.data_received(data)
         if srv.dispatcher.dirty:
             srv.dispatcher.flush()
         t1 = pc()
@@ -110,7 +116,7 @@ async def _measure(pipeline: int, command: str, rounds: int, shards: int) -> dic
             await asyncio.sleep(0)   # run the call_soon(_threadsafe) handles piled up
     us = {k: v / rounds / 1000 for k, v in zip(("parse", "shard", "drain"), tot)}
     us["total"] = sum(us.values())
-    us["per_command"] = us["total"] / pipeline
+    us["per_command"] = us["total"] / pipeline / clients
     return us
 
 
@@ -119,10 +125,20 @@ def main(argv=None) -> int:
     p.add_argument("--pipeline", type=int, default=30)
     p.add_argument("--command", choices=("GET", "SET"), default="GET")
     p.add_argument("--rounds", type=int, default=5000)
+    p.add_argument("--uvloop", action="store_true",
+                   help="run on uvloop, as the server does (call_soon_threadsafe is cheaper there)")
     p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--clients", type=int, default=1,
+                   help="connections each sending the burst per round (over 2: batches go "
+                        "through the Dispatcher, as at redis-benchmark -c 50)")
     a = p.parse_args(argv)
-    us = asyncio.run(_measure(a.pipeline, a.command, a.rounds, a.shards))
-    print(f"{a.command} x{a.pipeline}: parse {us['parse']:.1f} us  shard {us['shard']:.1f} us  "
+    if a.uvloop:
+        import uvloop
+        us = uvloop.run(_measure(a.pipeline, a.command, a.rounds, a.shards, a.clients))
+    else:
+        us = asyncio.run(_measure(a.pipeline, a.command, a.rounds, a.shards, a.clients))
+    who = f"{a.clients} clients x " if a.clients > 1 else ""
+    print(f"{a.command} {who}x{a.pipeline}: parse {us['parse']:.1f} us  shard {us['shard']:.1f} us  "
           f"drain {us['drain']:.1f} us  total {us['total']:.1f} us  "
           f"({us['per_command']:.2f} us per command)")
     return 0

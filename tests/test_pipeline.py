@@ -46,18 +46,25 @@ def run(port: int, payload: bytes, n: int, chunks: list[int] | None = None,
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if chunks is None:
-            threading.Thread(target=s.sendall, args=(payload,), daemon=True).start()
+            sender = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
         else:
             def send():
                 i = 0
                 for size in chunks:
+                    if i >= len(payload):
+                        break       # (the chunk sizes may add up to more)
                     s.sendall(payload[i:i + size])
                     i += size
                     if pause:
                         time.sleep(pause)
                 assert i >= len(payload)
-            threading.Thread(target=send, daemon=True).start()
-        return read_replies(s, n)
+            sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        out = read_replies(s, n)
+        # every reply is in, so every byte was sent: the sender is finishing;
+        # let it end before the socket closes under it
+        sender.join(timeout=10)
+        return out
 
 
 KEYS = [f"k{i}" for i in range(40)] + [f"{{h{i % 3}}}m{i}" for i in range(20)] \
