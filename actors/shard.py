@@ -393,7 +393,7 @@ class ShardActor(pykka.ThreadingActor):
         # batch's reply i (i = len(replies): none yet, after the last one)
         marks = [] if self.notify_flags else None
         nmark = len(self.notices)
-        for fn, argv, sink, _ in batch.items:
+        for fn, argv, sink, part in batch.items:
             try:
                 v = fn(db, argv)
                 failed = 0
@@ -427,21 +427,25 @@ class ShardActor(pykka.ThreadingActor):
             t2 = clock()
             dt = t2 - t
             t = t2
+            # ``part``: the index of a fan-out part (DEL/MGET/MSET... split
+            # over shards, Route.ALL commands): the command is one call, which
+            # part 0 counts; every part adds its time
             if fn is run_fn:
-                run_n += 1
+                if not part:
+                    run_n += 1
                 run_ns += dt
                 run_failed += failed
             else:
                 if run_fn is not None:
                     _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
                 run_fn = fn
-                run_n = 1
+                run_n = 0 if part else 1
                 run_ns = dt
                 run_failed = failed
                 run_hist = cmdhist.get(fn)
                 if run_hist is None:
                     run_hist = cmdhist[fn] = [0] * 64
-            if track:   # latency-tracking: one bucket increment per command
+            if track and not part:  # latency-tracking: one bucket increment per command
                 run_hist[(dt // 1000).bit_length()] += 1
             if dt >= slow_ns:
                 self._slow_path(fn, argv, dt, batch.owner)
@@ -516,6 +520,19 @@ class ShardActor(pykka.ThreadingActor):
     def update_slow_ns(self) -> None:
         lat = self.latency_threshold_ns
         self.slow_ns = min(self.slowlog_threshold_ns, lat) if lat else self.slowlog_threshold_ns
+
+    def account(self, fn, argv, dt_ns: int, failed: int) -> None:
+        """Count one command run outside `_run_batch`'s loop (the queued
+        commands of a single-shard EXEC, which Redis's call() counts each):
+        commandstats, its latency histogram, the slowlog."""
+        _add_stats(self.cmdstats, fn, 1, dt_ns, failed)
+        if self.lat_track:
+            h = self.cmdhist.get(fn)
+            if h is None:
+                h = self.cmdhist[fn] = [0] * 64
+            h[(dt_ns // 1000).bit_length()] += 1
+        if dt_ns >= self.slow_ns:
+            self._slow_path(fn, argv, dt_ns, self.writer)
 
     def _slow_path(self, fn, argv, dt_ns: int, owner) -> None:
         """A command over the slowlog or the latency monitor threshold."""

@@ -428,8 +428,9 @@ class Client(asyncio.Protocol):
         try:
             self.dispatch(spec, argv)
         except CommandError as e:
-            # raised while routing (e.g. a fan-out checking its arguments)
-            spec.stats[2] += 1
+            # raised while routing (e.g. a fan-out checking its arguments):
+            # one failed call, counted here as no shard runs it
+            spec.count_failed_call()
             if len(self.seq.entries) == n_entries:
                 count_error(self.server, e.reply)
                 self.seq.entries.append(encode(e.reply, self.proto))
@@ -538,15 +539,18 @@ class Client(asyncio.Protocol):
             if self.server.aof is not None and "write" in spec.flags:
                 from .persistence.aof import record_loop   # logged once, as the command
                 coro = record_loop(self, argv, coro)
-            self.run_tx(self.shards_of(keys), coro)
-            self.barrier_name = argv[0].lower()
+            # one call, timed from here to its reply (commandstats, slowlog):
+            # its hops run helpers, which the shards do not count as commands
+            spec.stats[4] += 1
+            self.run_barrier(in_tx(self.server, self.shards_of(keys), coro), spec, argv,
+                             time.perf_counter_ns())
             return None
         err = Err(b"CROSSSLOT Keys in request don't hash to the same slot")
         count_error(self.server, err)
         self.seq.entries.append(encode(err, self.proto))
 
     # -- coordinators -------------------------------------------------------
-    def hop(self, s: int, fn, argv, db: int | None = None) -> asyncio.Future:
+    def hop(self, s: int, fn, argv, db: int | None = None, part: int = 0) -> asyncio.Future:
         """Run ``fn(db, argv)`` on shard s now; a future with the raw result.
 
         Inside a transaction (`in_tx`) the hop is tagged with it, so the held
@@ -557,7 +561,7 @@ class Client(asyncio.Protocol):
             raise RuntimeError(f"hop to shard {s} outside {tx} (holds {sorted(tx.shards)})")
         fut = self.server.loop.create_future()
         b = Batch(self, self.db if db is None else db, self.proto, tx)
-        b.items.append((fn, argv, FutureSink(fut), 0))
+        b.items.append((fn, argv, FutureSink(fut), part))   # part: ShardActor._run_batch
         self.inboxes[s](b)
         return fut
 

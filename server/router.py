@@ -72,8 +72,12 @@ async def ordered_fanout(conn, spec, argv):
     events on, its events then come in Redis's order (``del a``, then
     ``del b``) instead of in the order the shards happen to finish."""
     from server import tracking     # a tracking client's read is remembered with it
-    parts, merge = FANOUTS[spec.fanout](conn, spec, argv, True)
-    return merge([await tracking.hop(conn, s, fn, a) for s, fn, a in parts])
+    try:
+        parts, merge = FANOUTS[spec.fanout](conn, spec, argv, True)
+    except CommandError:
+        spec.count_failed_call()
+        raise
+    return merge([await tracking.hop(conn, s, fn, a, j) for j, (s, fn, a) in enumerate(parts)])
 
 
 ordered_fanout.remembers = True     # server/tracking.py: reads through tracking.hop

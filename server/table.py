@@ -73,8 +73,11 @@ class CommandSpec:
     # Redis's own record for this command (server/command_meta.json), None for
     # commands Redis does not have: COMMAND INFO/DOCS and ACL categories
     meta: dict | None = None
-    # loop-owned counters for INFO commandstats: calls, usec, failed, rejected
-    stats: list = field(default_factory=lambda: [0, 0, 0, 0])
+    # loop-owned counters for INFO commandstats: calls (every dispatch), usec,
+    # failed, rejected, and the calls of a shard command that no shard runs
+    # whole: run across shards by a coordinator on the loop, or failed while
+    # being routed (commands/server.py _merged_cmdstats)
+    stats: list = field(default_factory=lambda: [0, 0, 0, 0, 0])
 
     @property
     def fullname(self) -> str:
@@ -95,6 +98,14 @@ class CommandSpec:
     def arity_ok(self, n: int) -> bool:
         a = self.arity
         return n == a if a >= 0 else n >= -a
+
+    def count_failed_call(self) -> None:
+        """A call that failed before any shard ran it (a fan-out rejecting
+        its arguments, a loop-run command's error): one failed call, counted
+        on the loop (``stats``)."""
+        self.stats[2] += 1
+        if self.route is Route.SHARD:
+            self.stats[4] += 1
 
 
 TABLE: dict[bytes, CommandSpec] = {}

@@ -409,7 +409,7 @@ def remember_reads(conn) -> None:
         conn.inboxes[s](b)
 
 
-def hop(conn, s: int, fn, argv):
+def hop(conn, s: int, fn, argv, part: int = 0):
     """``conn.hop`` for a loop-run read: while the running command's read is
     remembered, the same message carries a `remember` item for its keys on
     shard ``s``, right behind ``fn`` (atomic with the read)."""
@@ -425,12 +425,12 @@ def hop(conn, s: int, fn, argv):
                 raise RuntimeError(f"hop to shard {s} outside {tx}")
             fut = conn.server.loop.create_future()
             b = Batch(conn, conn.db, conn.proto, tx)
-            b.items.append((fn, argv, FutureSink(fut), 0))
+            b.items.append((fn, argv, FutureSink(fut), part))
             b.items.append((remember, [b"remember", conn.id, _factory(conn.server), *ks],
                             IGNORE, 0))
             conn.inboxes[s](b)
             return fut
-    return conn.hop(s, fn, argv)
+    return conn.hop(s, fn, argv, part=part)
 
 
 def _after_flush(conn) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 import redis
 
 N_CLIENTS = 8
@@ -204,3 +205,42 @@ def test_an_invalid_cpu_list_is_refused_at_start():
                        capture_output=True, text=True, timeout=30,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert p.returncode == 2 and "invalid CPU list '1-x'" in p.stderr
+
+
+@pytest.mark.parametrize("events", ["", "KEA"], ids=["plain", "keyspace-events-on"])
+def test_cross_shard_commands_count_once_in_commandstats_like_redis(shardis, real_redis, r, rr,
+                                                                     events):
+    # fan-outs (DEL/EXISTS/MGET/MSET, and the ordered hops used while keyspace
+    # events are on), Route.ALL commands (DBSIZE, KEYS) and coordinators
+    # (RENAME, SUNIONSTORE across shards) are one call each, as in Redis;
+    # a fan-out that fails while being routed is one failed call
+    # with 4 shards: k0..k7 cover every shard, k5 -> k0 and s1/s2/s3 each
+    # cross shards (3 -> 2; 3, 0, 1: slot * 4 // 16384)
+    keys = [f"k{i}" for i in range(8)]
+    def run(c):
+        c.config_set("notify-keyspace-events", events)
+        c.flushall()
+        c.config_resetstat()
+        c.mset({k: "1" for k in keys})
+        c.mget(keys)
+        c.exists(*keys)
+        c.delete(*keys[:4])
+        c.dbsize()
+        c.keys("*")
+        c.rename("k5", "k0")
+        c.sadd("s1", "x")
+        c.sadd("s2", "y")
+        c.sunionstore("s3", ["s1", "s2"])
+        try:
+            c.execute_command("MSET", "a", "1", "b")
+        except redis.ResponseError:
+            pass
+        info = c.info("commandstats")
+        c.config_set("notify-keyspace-events", "")
+        return {k: (v["calls"], v["failed_calls"], v["rejected_calls"]) for k, v in info.items()
+                if k.split("_", 1)[1] in ("mset", "mget", "exists", "del", "dbsize", "keys",
+                                          "rename", "sadd", "sunionstore")}
+    ours, theirs = run(r), run(rr)
+    assert ours == theirs
+    assert ours["cmdstat_del"] == (1, 0, 0)
+    assert ours["cmdstat_sunionstore"] == (1, 0, 0)

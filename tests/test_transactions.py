@@ -289,3 +289,45 @@ def test_rename_keeps_exactly_one_name_visible(server):
     run_threads([mover, mover, reader, reader])
     assert not bad, bad[:10]
     assert conn(server).exists(*names) == 1
+
+
+@pytest.mark.parametrize("events", ["", "KEA"], ids=["plain", "events-on"])
+@pytest.mark.parametrize("keys", [("{t}a", "{t}b"), ("a", "b", "c", "d", "e")],
+                         ids=["one-shard", "across-shards"])
+def test_commands_inside_exec_count_in_commandstats_like_redis(shardis, real_redis, keys, events):
+    # Redis's execCommand runs each queued command through call(): each
+    # counts once in INFO commandstats (calls, failed_calls) and latencystats,
+    # whether it runs on one shard, is split over shards (DEL, MSET: fan-out
+    # parts), runs everywhere (DBSIZE) or is coordinated (SUNIONSTORE)
+    def stats(server):
+        c = conn(server)
+        c.config_set("notify-keyspace-events", events)
+        c.execute_command("DEL", *keys)
+        c.config_resetstat()
+        c.execute_command("MULTI")
+        for k in keys:
+            c.execute_command("SET", k, "1")
+            c.execute_command("INCR", k)
+            c.execute_command("GET", k)
+        c.execute_command("LPUSH", keys[0], "x")        # WRONGTYPE at EXEC
+        c.execute_command("MSET", *keys, "odd")         # wrong number of arguments at EXEC
+        c.execute_command("DBSIZE")
+        c.execute_command("SADD", keys[0] + "s", "m")
+        c.execute_command("SUNIONSTORE", keys[-1] + "u", keys[0] + "s", keys[-1] + "s")
+        c.execute_command("DEL", *keys)
+        replies = c.execute_command("EXEC")
+        info = c.info("commandstats")
+        lat = c.info("latencystats")
+        c.config_set("notify-keyspace-events", "")
+        c.close()
+        names = ("set", "incr", "get", "lpush", "mset", "dbsize", "sadd", "sunionstore", "del")
+        counted = {k: (v["calls"], v["failed_calls"], v["rejected_calls"])
+                   for k, v in info.items() if k.split("_", 1)[1] in names + ("multi", "exec")}
+        return counted, sorted(k for k in lat if k.split("_", 1)[1] in names), \
+            [_plain(x) for x in replies]
+    ours, theirs = stats(shardis), stats(real_redis)
+    assert ours == theirs
+    n = len(keys)
+    assert ours[0]["cmdstat_set"] == (n, 0, 0)
+    assert ours[0]["cmdstat_lpush"] == (1, 1, 0)
+    assert ours[0]["cmdstat_del"] == (1, 0, 0)

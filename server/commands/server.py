@@ -165,7 +165,7 @@ def _merged_cmdstats(snaps) -> dict[str, list]:
         specs.append(spec)
         specs.extend(spec.subcommands.values())
     for spec in specs:
-        calls, usec, failed, rejected = spec.stats
+        calls, usec, failed, rejected, loop_calls = spec.stats
         if spec.route == Route.CONN or spec.route == Route.ALL:
             if calls or rejected or failed:
                 e = out.setdefault(spec.name, [0, 0, 0, 0])
@@ -174,8 +174,15 @@ def _merged_cmdstats(snaps) -> dict[str, list]:
                     e[1] += usec
                     e[3] += failed
                 e[2] += rejected
-        elif rejected:
-            out.setdefault(spec.name, [0, 0, 0, 0])[2] += rejected
+        elif loop_calls or failed or rejected:
+            # a shard command: its shards counted the calls they ran whole;
+            # the loop counts those run across shards by a coordinator (or
+            # failed while routed), with their time and failures
+            e = out.setdefault(spec.name, [0, 0, 0, 0])
+            e[0] += loop_calls
+            e[1] += usec
+            e[2] += rejected
+            e[3] += failed
     return out
 
 
@@ -432,7 +439,7 @@ async def cmd_config_resetstat(conn, argv):
     await latency.reset_stats(server)      # errorstats, loop histograms
     for spec in TABLE.values():
         for s in (spec, *spec.subcommands.values()):
-            s.stats[:] = [0, 0, 0, 0]
+            s.stats[:] = [0, 0, 0, 0, 0]
     st = server.stats
     st.rejected = st.rejected_conns = st.output_limit_kills = 0
     st.connections_received = 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from types import CoroutineType
 
 from server.protocol import NULL_ARRAY, OK, CommandError, Err
@@ -92,18 +93,21 @@ def exec_on_shard(db, argv):
         return NULL_ARRAY
     out = []
     shard = db.shard
+    clock = time.perf_counter_ns
     for j, (fn, a) in enumerate(queued):
         d = shard.dbs[a[0]]
+        t0 = clock()
+        failed = 0
         try:
             v = fn(d, a[1])
         except CommandError as e:
             v = e.reply
+            failed = 1
             # counted like a command run alone: errorstats and failed_calls
             from actors.shard import count_error
             count_error(shard.errstats, v)
-            cs = shard.cmdstats.get(fn)
-            if cs is not None:
-                cs[2] += 1
+        # commandstats, latency histogram and slowlog, as for a command run alone
+        shard.account(fn, a[1], clock() - t0, failed)
         out.append(v)
         if shard.notify_flags or shard.tracking or shard.bcast:
             # each queued command's events/invalidations, as if run alone
@@ -276,7 +280,7 @@ async def run_exec(conn, queued, watching, track=False):
     batches: dict = {}
     waits: list = []
 
-    def add(s, fn, argv, sink=None):
+    def add(s, fn, argv, sink=None, part=0):
         if tx is not None and s not in tx.shards:
             raise RuntimeError(f"hop to shard {s} outside {tx}")
         b = batches.get(s)
@@ -286,7 +290,7 @@ async def run_exec(conn, queued, watching, track=False):
         if sink is None:
             fut = loop.create_future()
             sink = FutureSink(fut)
-        b.items.append((fn, argv, sink, 0))
+        b.items.append((fn, argv, sink, part))     # part: see ShardActor._run_batch
         return fut
 
     def remember(spec, argv):
@@ -322,9 +326,11 @@ async def run_exec(conn, queued, watching, track=False):
                 try:
                     parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
                 except CommandError as e:
+                    spec.count_failed_call()
                     out[i] = e.reply
                     continue
-                waits.append((i, [add(s, fn, a) for s, fn, a in parts], merge))
+                waits.append((i, [add(s, fn, a, None, j) for j, (s, fn, a) in enumerate(parts)],
+                               merge))
                 remember(spec, argv)
                 continue
         await settle()
@@ -338,7 +344,13 @@ async def run_exec(conn, queued, watching, track=False):
 
 
 async def exec_raw(conn, spec, argv):
-    """Run one command inside a transaction and return its raw reply value."""
+    """Run one command inside a transaction and return its raw reply value.
+
+    INFO commandstats counts it once, like Redis's call(): a hop running the
+    command's own handler counts on its shard (fan-out parts and Route.ALL
+    hops carry their part index: only part 0 counts the call); a call no
+    shard runs whole (a coordinator, a failure before any hop) and loop-run
+    failures count on the loop (``spec.stats``)."""
     if spec.route is Route.SHARD:
         keys = spec.keys(argv)
         shards = conn.shards_of(keys) or {0}
@@ -347,25 +359,38 @@ async def exec_raw(conn, spec, argv):
         if spec.fanout is not None:
             if events_on(conn.server):     # keyspace events in argument order
                 return await ordered_fanout(conn, spec, argv)
-            parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
-            res = await asyncio.gather(*[conn.hop(s, fn, a) for s, fn, a in parts])
+            try:
+                parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
+            except CommandError:
+                spec.count_failed_call()
+                raise
+            res = await asyncio.gather(*[conn.hop(s, fn, a, part=j)
+                                         for j, (s, fn, a) in enumerate(parts)])
             return merge(list(res))
         if spec.cross is not None:
+            spec.stats[4] += 1
             if conn.server.aof is not None and "write" in spec.flags:
                 from server.persistence.aof import record_loop   # logged once, as the command
                 return await record_loop(conn, argv, spec.cross(conn, argv))
             return await spec.cross(conn, argv)
         return Err(b"CROSSSLOT Keys in request don't hash to the same slot")
     if spec.route is Route.CONN:
-        v = spec.handler(conn, argv)
-        if type(v) is CoroutineType:
-            v = await v
+        try:
+            v = spec.handler(conn, argv)
+            if type(v) is CoroutineType:
+                v = await v
+        except CommandError:
+            spec.count_failed_call()
+            raise
         from server.connection import DEFERRED
         if v is DEFERRED:
             return Err(b"ERR command not supported inside MULTI")
+        if type(v) is Err:
+            spec.count_failed_call()
         return v
     if conn.server.aof is not None and "write" in spec.flags:
         from server.persistence.aof import all_write, record_loop   # FLUSHALL...: logged once
         return await record_loop(conn, argv, all_write(conn, spec, argv))
-    res = await asyncio.gather(*[conn.hop(s, spec.handler, argv) for s in range(conn.nshards)])
+    res = await asyncio.gather(*[conn.hop(s, spec.handler, argv, part=s)
+                                 for s in range(conn.nshards)])
     return spec.merge(list(res))
