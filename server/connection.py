@@ -449,8 +449,9 @@ class Client(asyncio.Protocol):
     def dispatch(self, spec, argv: list[bytes]) -> None:
         """Route an arity-checked command; appends exactly one sequencer entry."""
         self.last_cmd = spec.bname
-        spec.stats[0] += 1
         route = spec.route
+        if route is not Route.CONN:
+            spec.stats[0] += 1
         if route is Route.SHARD:
             if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
                 s = self.shard_of(argv[1])
@@ -480,7 +481,10 @@ class Client(asyncio.Protocol):
                 spec.stats[2] += 1
                 count_error(self.server, v)
             elif type(v) is CoroutineType:
-                return self.run_barrier(v, spec, argv, t0)
+                return self.run_barrier(v, spec, argv, t0)   # counted when it ends
+            # counted once it ran, as Redis's call() does: INFO does not see
+            # its own call, CONFIG RESETSTAT's call survives the reset
+            spec.stats[0] += 1
             self.loop_time(spec, argv, t0)
             if v is not DEFERRED:
                 self.seq.entries.append(encode(v, self.proto))
@@ -604,6 +608,8 @@ class Client(asyncio.Protocol):
         _loop_latency(self.server, spec, dt)
 
     def _barrier_done(self, task, p: Pending, spec=None) -> None:
+        if spec is not None and spec.route is Route.CONN:
+            spec.stats[0] += 1      # a loop-run command counts once it ran (dispatch)
         self.barrier -= 1
         if self.barrier_p is p:
             self.barrier_p = None

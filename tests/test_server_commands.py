@@ -352,6 +352,21 @@ def test_config_resetstat_clears_commandstats_and_counters(r):
     assert stats["Stats"]["keyspace_hits"] == "0"
 
 
+def test_loop_run_commands_count_once_they_ran_like_redis(r, rr):
+    # Redis's call() records a command after running it: INFO does not see
+    # its own call, CONFIG RESETSTAT's call survives its own reset
+    def seen(c):
+        c.config_resetstat()
+        first = set(parse_info(info_text(c, "commandstats"))["Commandstats"])
+        c.ping()
+        c.client_id()
+        second = parse_info(info_text(c, "commandstats"))["Commandstats"]
+        return first, {k: v.split(",")[0] for k, v in second.items()}
+    ours, theirs = seen(r), seen(rr)
+    assert ours == theirs
+    assert ours[0] == {"cmdstat_config|resetstat"}
+
+
 def test_config_help_matches_redis(r, rr):
     assert raw(r, "CONFIG", "HELP") == raw(rr, "CONFIG", "HELP")
 
