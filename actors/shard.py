@@ -252,6 +252,7 @@ class ShardActor(pykka.ThreadingActor):
         self.bcast: dict = {}
         self.invalidations: list = []
         self.remembered = 0     # `remember` items run in this batch: not commands
+        self.modified = None    # while a command's event rule runs: the keys it names
         self.writer = None      # owner of the running batch (only compared, for NOLOOP)
 
     # pykka entry point ---------------------------------------------------

@@ -251,18 +251,28 @@ def _set_shard_flags(shard, classes, make):
 def after_command(shard, db, fn, argv, v) -> None:
     """Run on the shard after each command while notifications or tracking
     are on: the command's own events, then the deferred ``del`` events; the
-    tracking invalidation of the keys a write command touched."""
+    tracking invalidation of the keys a write command touched.
+
+    Redis calls signalModifiedKey where it notifies the command's event, so
+    for a command with a rule the keys its rule names (whatever the
+    notify-keyspace-events classes) are the keys invalidated: a write that
+    changed nothing (SREM of a non-member, SETNX of an existing key...)
+    invalidates nothing.  Other writes invalidate all their keys."""
     if type(v) is not Err:
-        if shard.notify_flags and fn in handlers():
-            rule = RULES.get(argv[0].lower())
-            if rule is not None:
-                try:
-                    rule(db, argv, v)
-                except (IndexError, ValueError, TypeError):   # an unusual reply shape
-                    pass
-        if shard.tracking or shard.bcast:
+        tracking = shard.tracking or shard.bcast
+        rule = RULES.get(argv[0].lower()) if fn in handlers() else None
+        modified = None
+        if rule is not None and (shard.notify_flags or tracking):
+            if tracking:
+                modified = shard.modified = []      # filled by _ev
+            try:
+                rule(db, argv, v)
+            except (IndexError, ValueError, TypeError):   # an unusual reply shape
+                modified = None                     # (then every key is invalidated)
+            shard.modified = None
+        if tracking:
             from server.tracking import after_write
-            after_write(shard, db, fn, argv)
+            after_write(shard, db, fn, argv, modified)
     tail = shard.notice_tail
     if tail:
         shard.notices.extend(tail)
@@ -270,8 +280,11 @@ def after_command(shard, db, fn, argv, v) -> None:
 
 
 def _ev(db, cls, event, key):
-    if db.shard.notify_flags & cls:
-        db.shard.notices.append((db.index, event, key))
+    shard = db.shard
+    if shard.modified is not None:      # the keys a command modified (after_command)
+        shard.modified.append(key)
+    if shard.notify_flags & cls:
+        shard.notices.append((db.index, event, key))
 
 
 def _present(db, key) -> bool:

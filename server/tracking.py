@@ -516,17 +516,20 @@ def _write_specs() -> dict:
     return _WRITE_HANDLERS
 
 
-def after_write(shard, db, fn, argv) -> None:
+def after_write(shard, db, fn, argv, keys=None) -> None:
     """signalModifiedKey for the keys of a write command run by its own
     handler (the value may have changed in place, which the keyspace does
-    not see).  A key invalidated earlier in the command has no ids left."""
+    not see): ``keys``, the keys it modified when known (server/notify.py
+    after_command), else all its keys.  A key invalidated earlier in the
+    command has no ids left."""
     spec = _write_specs().get(fn)
     if spec is None:
         return
-    try:
-        keys = spec.keys(argv)
-    except Exception:  # noqa: BLE001 - argv of an unusual shape: nothing to do
-        return
+    if keys is None:
+        try:
+            keys = spec.keys(argv)
+        except Exception:  # noqa: BLE001 - argv of an unusual shape: nothing to do
+            return
     for k in keys:
         shard.invalidate(k)
 

@@ -460,3 +460,32 @@ def test_remember_items_are_not_commands(shardis):
                      {k: v["calls"] for k, v in stats.items() if k != "cmdstat_client|tracking"}))
     assert outs[0] == outs[1]
     assert b"GET a" in outs[0][0] and "cmdstat_get" in outs[0][1]
+
+
+# writes that change nothing: Redis signals a key where it notifies the
+# command's event, so these invalidate nothing there (server/notify.py
+# after_command).  Still different, not listed: PERSIST of a key without a
+# TTL, DEL/UNLINK/GETDEL of a missing key, ZADD/ZINCRBY that change no
+# score, SETBIT of an unchanged bit (they invalidate all their keys).
+NO_OP_WRITES = [b"SREM s zz", b"HDEL h zz", b"ZREM z zz", b"LREM l 0 zz", b"EXPIRE missing 10",
+                b"EXPIRE k 100 XX", b"SETNX k w", b"HSETNX h f w", b"SADD s a",
+                b"LPUSHX missing x", b"SMOVE s s2 zz", b"SPOP missing", b"LPOP missing",
+                b"ZPOPMIN missing", b"MSETNX k 1 n 2", b"RENAMENX k n", b"COPY k n",
+                b"ZREMRANGEBYSCORE z 5 6", b"LINSERT l BEFORE nope y", b"PFADD p a",
+                b"SINTERSTORE missing nope1"]
+
+
+def test_writes_that_change_nothing_invalidate_nothing_like_redis(shardis, real_redis):
+    steps = [("c", b"HELLO 3"), ("c", b"CLIENT TRACKING on")]
+    setup = [b"SADD s a", b"HSET h f v", b"ZADD z 1 m", b"RPUSH l x", b"SET k v", b"SET n 5",
+             b"PFADD p a"]
+    reads = [b"SMEMBERS s", b"HGETALL h", b"ZRANGE z 0 -1", b"LRANGE l 0 -1", b"GET k", b"GET n",
+             b"GET missing", b"GET s2", b"PFCOUNT p"]
+    steps += [("w", x) for x in setup]
+    for write in NO_OP_WRITES:
+        steps += [("c", r) for r in reads]
+        steps += [("w", write), ("c", b"PING")]
+    # and writes that do change something still invalidate
+    steps += [("c", r) for r in reads]
+    steps += [("w", b"SREM s a"), ("w", b"HDEL h f"), ("w", b"EXPIRE k 100"), ("c", b"PING")]
+    same_clients(shardis, real_redis, steps)
