@@ -410,6 +410,20 @@ def _take_canonical(buf: bytes, pos: int, n: int, limit: int, max_bulk: int,
     return pos + sum(lens[:i]) + 2 * i
 
 
+def _line_end(buf: bytes, c: bytes, start: int, nul: int, n: int) -> tuple[int, int]:
+    """Redis's strchr(c) on its NUL-terminated query buffer, from ``start``
+    (the C parser's find_line_end): the offset of ``c``, or -1 when a NUL or
+    the end of the data comes first; and the offset of the first NUL at or
+    after ``start`` (``n`` if none), which the caller keeps in ``nul`` so
+    the data is searched for it once."""
+    if nul < start:
+        nul = buf.find(b"\0", start)
+        if nul < 0:
+            nul = n
+    i = buf.find(c, start)
+    return (-1 if i < 0 or nul < i else i), nul
+
+
 class RequestReader:
     """Pure-Python request parser: the fallback for ``server._reqparse.Parser``
     (server/_reqparse.c), and a port of it: the same states, checks in the
@@ -543,13 +557,8 @@ class RequestReader:
                         reqtype = 1
                 if reqtype == 1:
                     # processInlineBuffer
-                    start = pos + scanned
-                    nl = buf.find(b"\n", start)
-                    if nul < start:
-                        nul = buf.find(b"\0", start)
-                        if nul < 0:
-                            nul = n
-                    if nl < 0 or nul < nl:
+                    nl, nul = _line_end(buf, b"\n", pos + scanned, nul, n)
+                    if nl < 0:
                         if n - pos > MAX_INLINE:
                             raise ProtocolError("too big inline request")
                         scanned = nul - pos
@@ -573,13 +582,8 @@ class RequestReader:
                     continue
                 # processMultibulkBuffer
                 if mbl == 0:
-                    start = pos + scanned
-                    cr = buf.find(b"\r", start)
-                    if nul < start:
-                        nul = buf.find(b"\0", start)
-                        if nul < 0:
-                            nul = n
-                    if cr < 0 or nul < cr:
+                    cr, nul = _line_end(buf, b"\r", pos + scanned, nul, n)
+                    if cr < 0:
                         if n - pos > MAX_INLINE:
                             raise ProtocolError("too big mbulk count string")
                         scanned = nul - pos
@@ -607,13 +611,8 @@ class RequestReader:
                     argv = []
                 while mbl:
                     if bulklen == -1:
-                        start = pos + scanned
-                        cr = buf.find(b"\r", start)
-                        if nul < start:
-                            nul = buf.find(b"\0", start)
-                            if nul < 0:
-                                nul = n
-                        if cr < 0 or nul < cr:
+                        cr, nul = _line_end(buf, b"\r", pos + scanned, nul, n)
+                        if cr < 0:
                             if n - pos > MAX_INLINE:
                                 raise ProtocolError("too big bulk count string")
                             scanned = nul - pos
