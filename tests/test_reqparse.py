@@ -166,19 +166,24 @@ def streams(draw):
     return chunks, limits, max_bulk
 
 
-@needs_ext
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(streams())
-def test_c_parser_matches_request_reader(stream):
+def assert_parsers_agree(stream) -> None:
+    """The same requests from the same take() calls, the same error at the
+    same call, from the C parser and RequestReader."""
     chunks, limits, max_bulk = stream
     c_steps, c_err = run(c_parser(max_bulk), chunks, limits)
     py_steps, py_err = run(RequestReader(max_bulk), chunks, limits)
-    # the same requests from the same take() calls, the same error at the same call
     assert py_steps == c_steps
     assert py_err == c_err
     for steps in (c_steps, py_steps):
         assert all(type(r) is list and r and all(type(a) is bytes for a in r)
                    for s in steps for r in s)
+
+
+@needs_ext
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams())
+def test_c_parser_matches_request_reader(stream):
+    assert_parsers_agree(stream)
 
 
 _odd_one = st.sampled_from([
@@ -214,11 +219,7 @@ def runs(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_runs_of_like_requests(stream):
-    chunks, limits, max_bulk = stream
-    c_steps, c_err = run(c_parser(max_bulk), chunks, limits)
-    py_steps, py_err = run(RequestReader(max_bulk), chunks, limits)
-    assert py_steps == c_steps
-    assert py_err == c_err
+    assert_parsers_agree(stream)
 
 
 @both
