@@ -270,6 +270,8 @@ def after_command(shard, db, fn, argv, v) -> None:
             except (IndexError, ValueError, TypeError):   # an unusual reply shape
                 modified = None                     # (then every key is invalidated)
             shard.modified = None
+        elif tracking and _unchanged(fn, argv, v):
+            modified = []
         if tracking:
             from server.tracking import after_write
             after_write(shard, db, fn, argv, modified)
@@ -510,6 +512,26 @@ RULES = {
     b"zdiffstore": _store(ZSET, b"zdiffstore"), b"zrangestore": _store(ZSET, b"zrangestore"),
     b"pfadd": _pfadd, b"pfmerge": _always(STRING, b"pfadd"),
 }
+
+
+# Writes without a rule (their events come from the keyspace) whose reply
+# says they changed nothing: DEL/UNLINK of missing keys, GETDEL of a missing
+# key, PERSIST of a key without a TTL.  (A fan-out part of DEL runs DEL's
+# handler on its keys: its own reply says the same of them.)
+_UNCHANGED = {b"del": 0, b"unlink": 0, b"persist": 0, b"getdel": None}
+_UNCHANGED_FNS: dict | None = None
+
+
+def _unchanged(fn, argv, v) -> bool:
+    global _UNCHANGED_FNS
+    if _UNCHANGED_FNS is None:
+        from server.table import TABLE
+        _UNCHANGED_FNS = {TABLE[n].handler: n for n in _UNCHANGED if n in TABLE}
+    name = _UNCHANGED_FNS.get(fn)
+    if name is None:
+        return False
+    nothing = _UNCHANGED[name]
+    return v is None if nothing is None else v == nothing
 
 
 _HANDLERS: set | None = None

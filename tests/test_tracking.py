@@ -464,15 +464,16 @@ def test_remember_items_are_not_commands(shardis):
 
 # writes that change nothing: Redis signals a key where it notifies the
 # command's event, so these invalidate nothing there (server/notify.py
-# after_command).  Still different, not listed: PERSIST of a key without a
-# TTL, DEL/UNLINK/GETDEL of a missing key, ZADD/ZINCRBY that change no
-# score, SETBIT of an unchanged bit (they invalidate all their keys).
+# after_command; DEL/UNLINK/GETDEL/PERSIST by their reply).  Still
+# different, not listed: ZADD/ZINCRBY that change no score, SETBIT of an
+# unchanged bit (they invalidate all their keys).
 NO_OP_WRITES = [b"SREM s zz", b"HDEL h zz", b"ZREM z zz", b"LREM l 0 zz", b"EXPIRE missing 10",
                 b"EXPIRE k 100 XX", b"SETNX k w", b"HSETNX h f w", b"SADD s a",
                 b"LPUSHX missing x", b"SMOVE s s2 zz", b"SPOP missing", b"LPOP missing",
                 b"ZPOPMIN missing", b"MSETNX k 1 n 2", b"RENAMENX k n", b"COPY k n",
                 b"ZREMRANGEBYSCORE z 5 6", b"LINSERT l BEFORE nope y", b"PFADD p a",
-                b"SINTERSTORE missing nope1"]
+                b"SINTERSTORE missing nope1", b"PERSIST k", b"DEL missing",
+                b"UNLINK missing nope2", b"GETDEL missing", b"DEL missing k2{k}"]
 
 
 def test_writes_that_change_nothing_invalidate_nothing_like_redis(shardis, real_redis):
@@ -487,5 +488,6 @@ def test_writes_that_change_nothing_invalidate_nothing_like_redis(shardis, real_
         steps += [("w", write), ("c", b"PING")]
     # and writes that do change something still invalidate
     steps += [("c", r) for r in reads]
-    steps += [("w", b"SREM s a"), ("w", b"HDEL h f"), ("w", b"EXPIRE k 100"), ("c", b"PING")]
+    steps += [("w", b"SREM s a"), ("w", b"HDEL h f"), ("w", b"EXPIRE k 100"),
+              ("w", b"PERSIST k"), ("w", b"DEL missing n"), ("w", b"GETDEL l"), ("c", b"PING")]
     same_clients(shardis, real_redis, steps)
