@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from server.protocol import OK, CommandError, Err
 
-__all__ = ["FANOUTS", "group_keys", "ordered_fanout"]
+__all__ = ["FANOUTS", "fanout_parts", "group_keys", "ordered_fanout"]
 
 
 def group_keys(conn, keys, runs: bool = False) -> list[tuple[int, list[int]]]:
@@ -72,11 +72,7 @@ async def ordered_fanout(conn, spec, argv):
     events on, its events then come in Redis's order (``del a``, then
     ``del b``) instead of in the order the shards happen to finish."""
     from server import tracking     # a tracking client's read is remembered with it
-    try:
-        parts, merge = FANOUTS[spec.fanout](conn, spec, argv, True)
-    except CommandError:
-        spec.count_failed_call()
-        raise
+    parts, merge = fanout_parts(conn, spec, argv, True)
     return merge([await tracking.hop(conn, s, fn, a, j) for j, (s, fn, a) in enumerate(parts)])
 
 
@@ -139,3 +135,15 @@ def fanout_pairs(conn, spec, argv, runs=False):
 
 
 FANOUTS = {"concat": fanout_concat, "sum": fanout_sum, "pairs": fanout_pairs}
+
+
+def fanout_parts(conn, spec, argv, runs=False):
+    """``FANOUTS[spec.fanout]`` for a fan-out run by a coroutine (ordered,
+    inside EXEC): a refusal of its arguments is one failed call of the
+    command, which no shard runs.  (Dispatched directly, `Client.execute`
+    counts that refusal itself.)"""
+    try:
+        return FANOUTS[spec.fanout](conn, spec, argv, runs)
+    except CommandError:
+        spec.count_failed_call()
+        raise

@@ -26,7 +26,7 @@ from types import CoroutineType
 
 from server.protocol import NULL_ARRAY, OK, CommandError, Err
 from server.notify import events_on
-from server.router import FANOUTS, ordered_fanout
+from server.router import fanout_parts, ordered_fanout
 from server.table import Route, command
 from server.tracking import IGNORE, remember_items, shard_reads, tracks
 
@@ -324,9 +324,8 @@ async def run_exec(conn, queued, watching, track=False):
                 continue
             if spec.fanout is not None:
                 try:
-                    parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
+                    parts, merge = fanout_parts(conn, spec, argv)
                 except CommandError as e:
-                    spec.count_failed_call()
                     out[i] = e.reply
                     continue
                 waits.append((i, [add(s, fn, a, None, j) for j, (s, fn, a) in enumerate(parts)],
@@ -359,11 +358,7 @@ async def exec_raw(conn, spec, argv):
         if spec.fanout is not None:
             if events_on(conn.server):     # keyspace events in argument order
                 return await ordered_fanout(conn, spec, argv)
-            try:
-                parts, merge = FANOUTS[spec.fanout](conn, spec, argv)
-            except CommandError:
-                spec.count_failed_call()
-                raise
+            parts, merge = fanout_parts(conn, spec, argv)
             res = await asyncio.gather(*[conn.hop(s, fn, a, part=j)
                                          for j, (s, fn, a) in enumerate(parts)])
             return merge(list(res))
