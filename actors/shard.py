@@ -97,6 +97,19 @@ def _latency_sample(shard, event, dt_ns):
 _NHDR = 1024
 _BULK_HDR = [b"$%d\r\n" % n for n in range(_NHDR)]
 
+# Run executors, registered by server/commands (actors/ does not import it):
+# handler -> runner(db, items, i, replies, proto) -> j.  A runner executes
+# items[i:j], consecutive plain calls of its handler (a pipeline of GETs),
+# in one Python loop with the handler inlined, and appends their encoded
+# replies; it stops at the first item it would not answer exactly as the
+# handler does (an expired key, a wrong type, SET with options, a blocked
+# client to wake...), which then takes the per-command path.  `_run_batch`
+# calls runners only while no per-command hook is on (keyspace events,
+# tracking, AOF, the dashboard's trace), and times a run as a whole: its
+# commands share the run's mean duration in the latency histogram and the
+# slowlog (docs/performance.md, "Runs").
+RUNNERS: dict = {}
+
 
 def _add_stats(cmdstats: dict, fn, n: int, ns: int, failed: int) -> None:
     """Add a run of ``n`` calls of handler ``fn`` to the shard's commandstats
@@ -394,7 +407,41 @@ class ShardActor(pykka.ThreadingActor):
         # batch's reply i (i = len(replies): none yet, after the last one)
         marks = [] if self.notify_flags else None
         nmark = len(self.notices)
-        for fn, argv, sink, part in batch.items:
+        items = batch.items
+        nitems = len(items)
+        # runners only while no per-command hook can be on for this batch
+        # (tracking is re-tested per run: remember items turn it on)
+        runners = RUNNERS if not (self.notify_flags or self.bcast or aof is not None
+                                  or trace is not None) else None
+        i = 0
+        while i < nitems:
+            fn, argv, sink, part = items[i]
+            i += 1
+            if runners is not None and fn in runners and not self.tracking:
+                j = runners[fn](db, items, i - 1, replies, proto)
+                if j >= i:
+                    k = j - i + 1
+                    i = j
+                    t2 = clock()
+                    dt = t2 - t
+                    t = t2
+                    if fn is not run_fn:
+                        if run_fn is not None:
+                            _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
+                        run_fn = fn
+                        run_n = run_ns = run_failed = 0
+                        run_hist = cmdhist.get(fn)
+                        if run_hist is None:
+                            run_hist = cmdhist[fn] = [0] * 64
+                    run_n += k
+                    run_ns += dt
+                    mean = dt // k
+                    if track:
+                        run_hist[(mean // 1000).bit_length()] += k
+                    if mean >= slow_ns:
+                        for item in items[i - k:i]:
+                            self._slow_path(fn, item[1], mean, batch.owner)
+                    continue
             try:
                 v = fn(db, argv)
                 failed = 0
@@ -471,7 +518,7 @@ class ShardActor(pykka.ThreadingActor):
                 raws.append(v)
         if run_fn is not None:
             _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
-        n = len(batch.items)
+        n = nitems
         if self.remembered:     # CLIENT TRACKING's remember items are not commands
             n -= self.remembered
             self.remembered = 0

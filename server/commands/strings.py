@@ -11,6 +11,7 @@ import asyncio
 import re
 from fractions import Fraction
 
+from actors.shard import RUNNERS
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -130,6 +131,82 @@ def cmd_set(db, argv):
         db.set(argv[1], argv[2])
         return OK
     return set_generic(db, argv[1], argv[2], argv[3:])
+
+
+# Runs of plain GETs and SETs (a pipeline of them): executed by the shard in
+# one loop each, see RUNNERS in actors/shard.py.  Each stops at the first
+# command it would not answer exactly as cmd_get/cmd_set do, which then runs
+# on its own.
+_HDR = [b"$%d\r\n" % n for n in range(1024)]
+
+
+def run_get(db, items, i, replies, proto):
+    """GET of a string or a missing key; stops at a key with a TTL that is
+    due (lazy expiry), a value of another type, or one of 1 KiB or more."""
+    data = db.data
+    expires = db.expires
+    atime = db.atime
+    now = db.shard.now_ms
+    clock = db.shard.clock
+    null = b"$-1\r\n" if proto == 2 else b"_\r\n"
+    append = replies.append
+    n = len(items)
+    j = i
+    hits = 0
+    while j < n:
+        item = items[j]
+        if item[0] is not cmd_get or item[2] is not None:
+            break
+        key = item[1][1]
+        v = data.get(key)
+        if v is None:
+            append(null)
+        else:
+            if type(v) is not bytes or len(v) >= 1024:
+                break
+            if expires:
+                t = expires.get(key)
+                if t is not None and t <= now:
+                    break
+            atime[key] = clock
+            hits += 1
+            append(_HDR[len(v)] + v + b"\r\n")
+        j += 1
+    db.hits += hits
+    db.misses += j - i - hits
+    return j
+
+
+def run_set(db, items, i, replies, proto):
+    """SET key value without options; stops at once while a client blocks
+    on a key or a connection WATCHes one of this database (Keyspace.set's
+    signal_ready and touched are per key)."""
+    if db.shard.waiters or db.watchers:
+        return i
+    data = db.data
+    expires = db.expires
+    atime = db.atime
+    clock = db.shard.clock
+    append = replies.append
+    n = len(items)
+    j = i
+    while j < n:
+        item = items[j]
+        argv = item[1]
+        if item[0] is not cmd_set or item[2] is not None or len(argv) != 3:
+            break
+        key = argv[1]
+        data[key] = argv[2]
+        if expires and key in expires:
+            del expires[key]
+        atime[key] = clock
+        append(b"+OK\r\n")
+        j += 1
+    return j
+
+
+RUNNERS[cmd_get] = run_get
+RUNNERS[cmd_set] = run_set
 
 
 @command("mget", -2, flags=("readonly", "fast"), keys=(1, -1, 1), group="string",

@@ -1,0 +1,161 @@
+"""Runs: a pipeline of plain GETs or SETs is executed by the shard in one
+loop (``RUNNERS`` in actors/shard.py, ``run_get``/``run_set`` in
+server/commands/strings.py), which must answer exactly as the per-command
+handlers do.  Every case here puts the command a run must not answer itself
+(an expired key, a wrong type, a large value, SET with options, a watched
+key, a blocked client) in the middle of a run, and compares the raw reply
+bytes, INFO counters, commandstats and the slowlog with redis-server's.
+
+Shardis runs with one shard (the default), so every key is in the same run.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from test_pipeline import cmd, read_replies
+
+
+@pytest.fixture(scope="module")
+def one_shard(tmp_path_factory):
+    from conftest import start_shardis
+    s = start_shardis(tmp_path_factory)
+    yield s
+    s.stop()
+
+
+def exchange(port: int, requests: list[tuple], hello3: bool = False) -> bytes:
+    payload = b"".join(cmd(*a) for a in requests)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        if hello3:
+            s.sendall(cmd("HELLO", 3))
+            read_replies(s, 1)
+        s.sendall(payload)
+        return read_replies(s, len(requests))
+
+
+def both(one_shard, real_redis, requests, hello3=False, setup=()):
+    out = []
+    for srv in (one_shard, real_redis):
+        if setup:
+            exchange(srv.port, [("FLUSHALL",), *setup])
+        out.append(exchange(srv.port, requests, hello3))
+    return out
+
+
+def gets(*keys):
+    return [("GET", k) for k in keys]
+
+
+@pytest.mark.parametrize("hello3", [False, True], ids=["resp2", "resp3"])
+def test_get_run_with_misses_hits_and_every_exception_replies_like_redis(
+        one_shard, real_redis, hello3):
+    setup = [("SET", "s1", "v1"), ("SET", "s2", ""), ("RPUSH", "list", "x"),
+             ("SET", "big", "b" * 3000), ("SET", "huge", "h" * 100_000),
+             ("SET", "ttl", "t", "EX", 100), ("SET", "due", "d", "PX", 1)]
+    for srv in (one_shard, real_redis):
+        exchange(srv.port, [("FLUSHALL",), *setup])
+    time.sleep(0.05)        # "due" has expired, nobody read it yet
+    requests = (gets("s1", "nope", "s2") + gets("due", "s1") + gets("list", "s2")
+                + gets("big", "s1", "huge", "ttl", "nope") + [("GET", "s1")] * 40)
+    ours = exchange(one_shard.port, requests, hello3)
+    theirs = exchange(real_redis.port, requests, hello3)
+    assert ours == theirs
+
+
+def test_set_run_with_options_ttl_and_errors_in_the_middle_replies_like_redis(one_shard, real_redis):
+    setup = [("SET", "a", "old", "EX", 100), ("RPUSH", "l", "x")]
+    requests = [("SET", "a", "1"), ("SET", "b", "2"), ("SET", "c", "3", "NX"),
+                ("SET", "c", "4"), ("SET", "d", "5", "GET"), ("SET", "l", "str"),
+                ("SET", "e", "6", "EX", "0"), ("SET", "e", "7"), ("SET", "f", "8", "XX"),
+                *[("SET", f"k{i}", i) for i in range(40)],
+                ("TTL", "a"), ("TYPE", "l"), ("GET", "d"), ("GET", "e"),
+                ("MGET", "a", "b", "c", "f", "k0", "k39")]
+    ours, theirs = both(one_shard, real_redis, requests, setup=setup)
+    assert ours == theirs
+
+
+def _info_fields(port: int, section: str, names: tuple) -> dict:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(cmd("INFO", section))
+        text = read_replies(s, 1).decode()
+    return {line.split(":", 1)[0]: line.split(":", 1)[1] for line in text.split("\r\n")
+            if ":" in line and line.split(":", 1)[0] in names}
+
+
+def test_runs_count_hits_misses_and_commandstats_calls_like_redis(one_shard, real_redis):
+    requests = ([("SET", f"k{i}", i) for i in range(25)] + gets(*[f"k{i}" for i in range(30)])
+                + [("SET", "x", "1", "NX")] + gets("x", "y") + [("SET", "k1", "z")] * 5)
+    results = []
+    for srv in (one_shard, real_redis):
+        exchange(srv.port, [("FLUSHALL",), ("CONFIG", "RESETSTAT")])
+        exchange(srv.port, requests)
+        stats = _info_fields(srv.port, "stats", ("keyspace_hits", "keyspace_misses"))
+        calls = {k: v.split(",")[:1] + v.split(",")[3:]   # calls, rejected, failed: not usec
+                 for k, v in _info_fields(srv.port, "commandstats",
+                                          ("cmdstat_get", "cmdstat_set")).items()}
+        results.append((stats, calls))
+    assert results[0] == results[1]
+    assert results[0][0] == {"keyspace_hits": "26", "keyspace_misses": "6"}
+
+
+def test_every_command_of_a_run_is_in_the_slowlog_when_the_threshold_is_zero(one_shard, real_redis):
+    requests = [("SET", "a", "1"), ("SET", "b", "2"), *gets("a", "b", "c"), ("SET", "c", "3")]
+    logged = []
+    for srv in (one_shard, real_redis):
+        c = srv.client(protocol=2)
+        c.flushall()
+        c.config_set("slowlog-log-slower-than", 0)
+        c.slowlog_reset()
+        try:
+            exchange(srv.port, requests)
+            entries = c.slowlog_get(128)
+        finally:
+            c.config_set("slowlog-log-slower-than", 10000)
+            c.close()
+        logged.append([e["command"] for e in reversed(entries)
+                       if not e["command"].startswith((b"SLOWLOG", b"CONFIG"))])
+    assert logged[0] == logged[1]
+    assert logged[0] == [b"SET a 1", b"SET b 2", b"GET a", b"GET b", b"GET c", b"SET c 3"]
+
+
+def test_a_watched_key_set_by_a_pipelined_run_aborts_the_transaction(one_shard, real_redis):
+    for srv in (one_shard, real_redis):
+        c = srv.client(protocol=2)
+        c.flushall()
+        p = c.pipeline(transaction=True)
+        p.watch("w")
+        p.multi()
+        p.set("w", "mine")
+        exchange(srv.port, [("SET", "a", "1"), ("SET", "w", "theirs"), ("SET", "b", "2")])
+        with pytest.raises(Exception, match="[Ww]atch"):
+            p.execute()
+        assert c.get("w") == b"theirs"
+        c.close()
+
+
+def test_a_client_blocked_on_a_key_is_served_by_a_push_inside_a_set_run(one_shard, real_redis):
+    results = []
+    for srv in (one_shard, real_redis):
+        c = srv.client(protocol=2)
+        c.flushall()
+        got = []
+        b = srv.client(protocol=2)
+        t = threading.Thread(target=lambda: got.append(b.blpop("q", 5)))
+        t.start()
+        deadline = time.monotonic() + 5
+        while c.info("clients")["blocked_clients"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        replies = exchange(srv.port, [("SET", "a", "1"), ("SET", "q2", "2"), ("RPUSH", "q", "x"),
+                                      ("SET", "b", "3"), ("LLEN", "q"), ("GET", "b")])
+        t.join(5)
+        results.append((replies, got))
+        b.close()
+        c.close()
+    assert results[0] == results[1]
+    assert results[0][1] == [(b"q", b"x")]
