@@ -149,8 +149,10 @@ class Server:
         self._schedule_tick()
         snapshot.start_timers(self)
         n = self.config.shards
-        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shard%s",
-                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, n, "" if n == 1 else "s")
+        cpus = sorted(os.sched_getaffinity(0))
+        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shard%s, on CPU%s %s",
+                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, n, "" if n == 1 else "s",
+                 "" if len(cpus) == 1 else "s", ",".join(map(str, cpus)))
 
     def _schedule_tick(self) -> None:
         hz = max(1, int(self.config.hz))

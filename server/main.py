@@ -30,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="port of the actor-debugging dashboard on --bind (default 0: off)")
     p.add_argument("--requirepass", help="password clients must AUTH with")
     p.add_argument("--maxclients", type=int, help="maximum simultaneous clients (default 10000)")
-    p.add_argument("--cpu-affinity", dest="cpu_affinity", metavar="CPUS",
+    p.add_argument("--cpu-affinity", dest="cpu_affinity", metavar="CPUS", default="auto",
                    help="pin the whole process (loop and shard threads) to these CPUs, "
-                        "e.g. 1 or 0,2-3 (default: not pinned; see docs/performance.md)")
+                        "e.g. 1 or 0,2-3; 'auto' (the default): the one CPU it starts on; "
+                        "'none': not pinned (see docs/performance.md)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="any other config option, as in redis.conf (repeatable)")
     return p
@@ -72,17 +73,40 @@ def parse_cpus(text: str) -> set[int]:
     return cpus
 
 
+def affinity_cpus(text: str) -> set[int] | None:
+    """The CPUs ``--cpu-affinity`` pins the process to; None: leave it.
+
+    ``auto`` is one CPU, the one this process is running on (when it may run
+    on more than one).  The GIL lets one thread run Python at a time, so a
+    second CPU buys the server little, while every loop<->shard hand-off
+    between two CPUs is a cross-CPU wake-up (an interprocessor interrupt,
+    costly under virtualisation); on one CPU it is a plain context switch.
+    Measured on the 2-core benchmark machine, pinned against not pinned, in
+    the same run: c50 P30 +26/+52% (SET/GET), c1 P1 +17/+8%, c50 P1 +11/0%,
+    c1 P30 +5/-3% (docs/performance.md, "One CPU").
+    """
+    if text == "none":
+        return None
+    if text != "auto":
+        return parse_cpus(text)
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        return None
+    with open("/proc/self/stat") as f:
+        # field 39, "processor": the CPU this process last ran on (the
+        # command name, field 2, is in parentheses and may hold spaces)
+        cpu = int(f.read().rsplit(")", 1)[1].split()[36])
+    return {cpu if cpu in allowed else min(allowed)}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg = build_config(argv)
-        aff = _parser().parse_args(argv).cpu_affinity
-        if aff:
-            # before any thread starts: shard threads inherit the mask.  All
-            # threads on one CPU make the loop<->shard hand-offs same-core
-            # wake-ups (measured +6% at c1 P30, -10% at c50 P1 on 2 cores,
-            # where redis-benchmark then has the other core to itself)
-            os.sched_setaffinity(0, parse_cpus(aff))
+        cpus = affinity_cpus(_parser().parse_args(argv).cpu_affinity)
+        if cpus:
+            # before any thread starts: shard threads inherit the mask
+            os.sched_setaffinity(0, cpus)
     except (ConfigError, OSError) as e:
         print(f"shardis: {e}", file=sys.stderr)
         return 2

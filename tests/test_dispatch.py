@@ -184,18 +184,47 @@ def test_a_shard_killed_under_many_pipelining_connections_leaves_no_client_waiti
 
 
 def test_cpu_affinity_pins_the_loop_and_every_shard_thread(shardis_factory):
-    import glob
     import os
     cpu = sorted(os.sched_getaffinity(0))[-1]
     s = shardis_factory("--shards", "3", "--cpu-affinity", str(cpu))
     c = s.client()
     c.set("k", "v")
     assert c.get("k") == b"v"
+    masks = _thread_masks(s.proc.pid)
+    assert len(masks) >= 4 and set(masks) == {str(cpu)}   # loop + 3 shards at least
+
+
+def _thread_masks(pid: int) -> list[str]:
+    import glob
     masks = []
-    for path in glob.glob(f"/proc/{s.proc.pid}/task/*/status"):
+    for path in glob.glob(f"/proc/{pid}/task/*/status"):
         with open(path) as f:
             masks += [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")]
-    assert len(masks) >= 4 and set(masks) == {str(cpu)}   # loop + 3 shards at least
+    return masks
+
+
+def test_by_default_every_thread_shares_one_cpu_and_none_leaves_the_mask(shardis_factory):
+    import os
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.fail("this test needs a machine with two CPUs or more")
+    pinned = shardis_factory("--shards", "2")
+    free = shardis_factory("--shards", "2", "--cpu-affinity", "none")
+    for s in (pinned, free):
+        c = s.client()
+        c.set("k", "v")
+        assert c.get("k") == b"v"
+        c.close()
+    masks = _thread_masks(pinned.proc.pid)
+    assert len(masks) >= 3 and len(set(masks)) == 1       # loop + 2 shards at least
+    assert int(masks[0]) in allowed
+    with open(pinned.log_path) as f:
+        assert f"with 2 shards, on CPU {masks[0]}" in f.read()
+    with open(f"/proc/{free.proc.pid}/status") as f:
+        mask = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")]
+    with open("/proc/self/status") as f:
+        ours = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list")]
+    assert mask == ours
 
 
 def test_an_invalid_cpu_list_is_refused_at_start():
