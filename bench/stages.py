@@ -64,12 +64,13 @@ async def _measure(pipeline: int, command: str, rounds: int, shards: int,
     from server.app import Server
     from server.config import Config
     from server.connection import Client
-    from server.table import fast_table
+    from server.table import fast_routes, fast_table
 
     cfg = Config()
     cfg.shards = shards
     srv = Server(cfg)
     srv.fast_table = fast_table()
+    srv.fast_routes = fast_routes(srv.fast_table)
     srv.loop = asyncio.get_running_loop()
     srv.bridge = LoopBridge(srv.loop)
     sent: list = []

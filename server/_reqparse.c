@@ -7,6 +7,9 @@
  *   p.take(limit) -> list up to `limit` complete requests, each a non-empty
  *                         list of bytes (*0, *-N and empty inline lines give
  *                         nothing)
+ *   p.take_routed(limit, routes, items) -> (n, rest)
+ *                         the same requests, the hot ones turned into batch
+ *                         items (see Parser_take_routed)
  *   p.has_input() -> bool bytes are buffered
  *   p.max_bulk            proto-max-bulk-len, read/write
  *
@@ -57,6 +60,7 @@ typedef struct {
     PyObject *split_inline;
     PyObject *error_class;  /* NULL: server.protocol.ProtocolError, looked up lazily */
     PyObject *failed;       /* the exception raised by every take() once failed */
+    PyObject *zero, *one;   /* the ints 0 and 1 (take_routed) */
 } Parser;
 
 /* Redis's string2ll (util.c): no sign but '-', no leading zeros, no spaces. */
@@ -344,6 +348,45 @@ raise_failed(Parser *self)
     return NULL;
 }
 
+/* The next complete request into *req (NULL for *0, *-N or an empty
+ * inline line): R_DONE, R_MORE (incomplete) or R_ERROR (exception set). */
+static int
+next_request(Parser *self, PyObject **req)
+{
+    int rc;
+    if (self->reqtype == REQ_NONE)
+        self->reqtype = self->buf[self->pos] == '*' ? REQ_MULTIBULK : REQ_INLINE;
+    if (self->reqtype == REQ_INLINE)
+        rc = process_inline(self, req);
+    else
+        rc = process_multibulk(self, req);
+    if (rc == R_DONE)
+        self->reqtype = REQ_NONE;
+    return rc;
+}
+
+/* After R_ERROR: keep the exception as the parser's sticky failure (this
+ * and every later take raise it, after the requests already parsed by this
+ * call, which are returned first). */
+static void
+set_failed(Parser *self)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    if (value == NULL) {
+        PyErr_SetString(PyExc_SystemError, "parser error without exception");
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+    }
+    self->failed = value;
+    reset_request(self);
+}
+
 static PyObject *
 Parser_take(Parser *self, PyObject *arg)
 {
@@ -359,15 +402,9 @@ Parser_take(Parser *self, PyObject *arg)
     if (result == NULL)
         return NULL;
     while (PyList_GET_SIZE(result) < limit && self->pos < self->len) {
-        if (self->reqtype == REQ_NONE)
-            self->reqtype = self->buf[self->pos] == '*' ? REQ_MULTIBULK : REQ_INLINE;
-        if (self->reqtype == REQ_INLINE)
-            rc = process_inline(self, &req);
-        else
-            rc = process_multibulk(self, &req);
+        rc = next_request(self, &req);
         if (rc != R_DONE)
             break;
-        self->reqtype = REQ_NONE;
         if (req != NULL) {
             int e = PyList_Append(result, req);
             Py_DECREF(req);
@@ -378,22 +415,7 @@ Parser_take(Parser *self, PyObject *arg)
         }
     }
     if (rc == R_ERROR) {
-        /* sticky: this and every later take() raise it (after the requests
-         * already parsed by this call, which are returned first) */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        if (value == NULL) {
-            PyErr_SetString(PyExc_SystemError, "parser error without exception");
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
-        }
-        self->failed = value;
-        reset_request(self);
+        set_failed(self);
         if (PyList_GET_SIZE(result) == 0) {
             Py_DECREF(result);
             return raise_failed(self);
@@ -403,6 +425,86 @@ Parser_take(Parser *self, PyObject *arg)
     if (rc == R_MORE || self->pos == self->len)
         compact(self);          /* waiting for input: keep only the partial request */
     return result;
+}
+
+/* take_routed(limit, routes, items) -> (n, rest): the connection's hot path
+ * (server/connection.py, Client.parse) for one shard.  Requests whose name
+ * is a key of ``routes`` (exact bytes -> (handler, arity, stats)) and whose
+ * length fits that arity are appended to ``items`` as (handler, argv, None,
+ * 0), with stats[0] += 1, up to ``limit`` of them; the first other request
+ * ends the call and is returned as ``rest`` (None when there was none).
+ * Errors behave as in take(): raised at once if nothing was parsed, else
+ * on the next call. */
+static PyObject *
+Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *routes, *items, *req, *rest = NULL;
+    Py_ssize_t limit, n = 0;
+    int rc = R_DONE;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "take_routed(limit, routes, items)");
+        return NULL;
+    }
+    limit = PyLong_AsSsize_t(args[0]);
+    routes = args[1];
+    items = args[2];
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyDict_CheckExact(routes) || !PyList_CheckExact(items)) {
+        PyErr_SetString(PyExc_TypeError, "take_routed: routes must be a dict, items a list");
+        return NULL;
+    }
+    if (self->failed != NULL)
+        return raise_failed(self);
+    while (n < limit && self->pos < self->len) {
+        rc = next_request(self, &req);
+        if (rc != R_DONE)
+            break;
+        if (req == NULL)
+            continue;
+        PyObject *route = PyDict_GetItemWithError(routes, PyList_GET_ITEM(req, 0));
+        if (route == NULL && PyErr_Occurred()) {
+            Py_DECREF(req);
+            rc = R_ERROR;
+            break;
+        }
+        if (route != NULL && PyTuple_CheckExact(route) && PyTuple_GET_SIZE(route) == 3) {
+            Py_ssize_t argc = PyList_GET_SIZE(req);
+            Py_ssize_t arity = PyLong_AsSsize_t(PyTuple_GET_ITEM(route, 1));
+            PyObject *stats = PyTuple_GET_ITEM(route, 2);
+            if ((argc == arity || (arity < 0 && argc >= -arity)) && PyList_CheckExact(stats)
+                    && PyList_GET_SIZE(stats) > 0) {
+                PyObject *calls = PyNumber_Add(PyList_GET_ITEM(stats, 0), self->one);
+                PyObject *item = calls == NULL ? NULL
+                    : PyTuple_Pack(4, PyTuple_GET_ITEM(route, 0), req, Py_None, self->zero);
+                Py_DECREF(req);
+                if (item == NULL || PyList_Append(items, item) < 0) {
+                    Py_XDECREF(calls);
+                    Py_XDECREF(item);
+                    rc = R_ERROR;
+                    break;
+                }
+                Py_DECREF(item);
+                PyList_SetItem(stats, 0, calls);    /* steals calls */
+                n++;
+                continue;
+            }
+        }
+        rest = req;
+        break;
+    }
+    if (rc == R_ERROR) {
+        set_failed(self);
+        if (n == 0)
+            return raise_failed(self);
+        return Py_BuildValue("(nO)", n, Py_None);
+    }
+    if (rc == R_MORE || self->pos == self->len)
+        compact(self);
+    if (rest == NULL)
+        return Py_BuildValue("(nO)", n, Py_None);
+    return Py_BuildValue("(nN)", n, rest);
 }
 
 static PyObject *
@@ -474,6 +576,12 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds)
         Py_XSETREF(self->error_class, error);
     }
     self->bulklen = -1;
+    if (self->zero == NULL) {
+        self->zero = PyLong_FromLong(0);
+        self->one = PyLong_FromLong(1);
+        if (self->zero == NULL || self->one == NULL)
+            return -1;
+    }
     return 0;
 }
 
@@ -487,6 +595,8 @@ Parser_dealloc(Parser *self)
     Py_XDECREF(self->split_inline);
     Py_XDECREF(self->error_class);
     Py_XDECREF(self->failed);
+    Py_XDECREF(self->zero);
+    Py_XDECREF(self->one);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -495,6 +605,8 @@ static PyMethodDef Parser_methods[] = {
      "feed(data): append bytes to the buffer."},
     {"take", (PyCFunction)Parser_take, METH_O,
      "take(limit) -> list of up to limit complete requests (lists of bytes)."},
+    {"take_routed", (PyCFunction)(void (*)(void))Parser_take_routed, METH_FASTCALL,
+     "take_routed(limit, routes, items) -> (n, rest): the one-shard hot path."},
     {"has_input", (PyCFunction)Parser_has_input, METH_NOARGS,
      "has_input() -> True if bytes are buffered."},
     {"buffer_size", (PyCFunction)Parser_buffer_size, METH_NOARGS,

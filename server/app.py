@@ -85,6 +85,7 @@ class Server:
         self._tick_handle = None
         self.run_id = os.urandom(20).hex()
         self.fast_table: dict = {}
+        self.fast_routes: dict = {}
         # Command guard (auth/ACL): guard(conn, spec, argv) -> None or an Err;
         # guard_applies(conn) -> whether a new connection must be checked.
         self.guard = None
@@ -105,9 +106,10 @@ class Server:
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         from .config import apply_renames
-        from .table import fast_table
+        from .table import fast_routes, fast_table
         apply_renames(self.config)   # rename-command, before the fast path is built
         self.fast_table = fast_table()
+        self.fast_routes = fast_routes(self.fast_table)
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.bridge = LoopBridge(self.loop)

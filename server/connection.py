@@ -36,6 +36,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from itertools import repeat
 from types import CoroutineType
 
 from binascii import crc_hqx
@@ -131,6 +132,11 @@ class FutureSink:
     def deliver(self, _i, v):
         if not self.fut.done():
             self.fut.set_result(v)
+
+
+# take_routed's output list (Client.parse): one for the whole loop thread,
+# emptied after each call, so an idle connection costs no list of its own
+_ROUTED: list = []
 
 
 class Client(asyncio.Protocol):
@@ -278,11 +284,42 @@ class Client(asyncio.Protocol):
         append_entry = self.seq.entries.append
         nfast = 0
         spec = None
+        fast_fn = None
+        routed = _ROUTED
         # Only execute() changes what _slow_path() tests (a fast-path command
         # merely joins a batch), so it is re-evaluated after each execute().
         slow = self._slow_path()
         try:
             while nparsed < limit:
+                if one_shard and not slow:
+                    # the same hot path in C: the parser appends the hot
+                    # requests to ``items`` as batch items and stops at the
+                    # first other one (``rest``), which takes execute()
+                    items = routed
+                    if items:           # left by a failed call (never reused)
+                        items.clear()
+                    n, rest = reader.take_routed(limit - nparsed, self.server.fast_routes, items)
+                    if n:
+                        b = batches[0]
+                        if b is None:
+                            b = self.new_batch(0)
+                        b.items += items
+                        fast_fn = items[-1][0]
+                        items.clear()
+                        self.seq.entries.extend(repeat(b, n))
+                        nfast += n
+                        nparsed += n
+                    if rest is None:
+                        if n:
+                            continue    # to the end of the burst (or a deferred error)
+                        break
+                    nparsed += 1
+                    fast_fn = None
+                    self.execute(rest)
+                    if self.closing:
+                        break
+                    slow = self._slow_path()
+                    continue
                 # the reader hands over whole requests, up to what the burst
                 # has left (a protocol error after some of them is raised by
                 # the next take, so those run first, as in Redis)
@@ -334,7 +371,9 @@ class Client(asyncio.Protocol):
             self.protocol_error(str(e))
         if nfast:
             self.cmds_processed += nfast
-            if spec is not None:
+            if fast_fn is not None:
+                self.last_cmd = fast_fn.spec.bname
+            elif spec is not None:
                 self.last_cmd = spec.bname
         self.send_batches()
         self.flush()

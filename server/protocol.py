@@ -497,6 +497,36 @@ class RequestReader:
         """Bytes held by the buffer (0 once all of it is consumed)."""
         return len(self._buf)
 
+    def take_routed(self, limit: int, routes: dict, items: list) -> tuple:
+        """The C parser's ``take_routed`` (server/_reqparse.c): hot requests
+        (name in ``routes``: exact bytes -> (handler, arity, stats), arity
+        fits) become ``items`` entries (handler, argv, None, 0) with
+        stats[0] += 1; the first other request ends the call as ``rest``.
+        Returns (n, rest).  An error after n >= 1 of them is raised by the
+        next call (the parser stays failed), as take() does."""
+        n = 0
+        while n < limit:
+            try:
+                reqs = self.take(1)
+            except ProtocolError:
+                if n:
+                    return n, None
+                raise
+            if not reqs:
+                break
+            argv = reqs[0]
+            route = routes.get(argv[0])
+            if route is not None:
+                handler, arity, stats = route
+                k = len(argv)
+                if k == arity or (arity < 0 and k >= -arity):
+                    items.append((handler, argv, None, 0))
+                    stats[0] += 1
+                    n += 1
+                    continue
+            return n, argv
+        return n, None
+
     def take(self, limit: int) -> list:
         """Up to ``limit`` complete requests (see the class docstring)."""
         if self._failed is not None:

@@ -257,6 +257,13 @@ def fast_table() -> dict:
     return out
 
 
+def fast_routes(fast: dict) -> dict:
+    """`fast_table` as the C parser's ``take_routed`` reads it: name ->
+    (handler, arity, stats), the three fields the hot path uses (the stats
+    list is the spec's own, reset in place by CONFIG RESETSTAT)."""
+    return {name: (spec.handler, spec.arity, spec.stats) for name, spec in fast.items()}
+
+
 def get_keys(spec: CommandSpec, argv: list[bytes]) -> list[bytes]:
     return spec.keys(argv)
 

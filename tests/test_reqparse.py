@@ -186,6 +186,88 @@ def test_c_parser_matches_request_reader(stream):
     assert_parsers_agree(stream)
 
 
+# take_routed: names routed in these tests (exact bytes -> arity)
+_ROUTES = {b"GET": 2, b"get": 2, b"SET": -3, b"PING": 1, b"": -1}
+
+
+def run_routed(parser, chunks, limits):
+    """run() through take_routed: the calls' (n, rest, items), the error
+    text (or None) and each route's call count."""
+    routes = {name: (b"h:" + name, arity, [0]) for name, arity in _ROUTES.items()}
+    steps, items = [], []
+
+    def call(limit):
+        n, rest = parser.take_routed(limit, routes, items)
+        assert len(items) == n
+        steps.append((n, rest, items[:]))
+        items.clear()
+        return n, rest
+    err = None
+    try:
+        for chunk, limit in zip(chunks, limits):
+            parser.feed(chunk)
+            call(limit)
+        while call(7) != (0, None):
+            pass
+    except ProtocolError as e:
+        err = str(e)
+    return steps, err, {name: r[2][0] for name, r in routes.items()}
+
+
+def flatten_routed(steps) -> list:
+    out = []
+    for _n, rest, items in steps:
+        out += [argv for _h, argv, _s, _p in items]
+        if rest is not None:
+            out.append(rest)
+    return out
+
+
+@needs_ext
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams())
+def test_take_routed_matches_between_parsers_and_parses_what_take_parses(stream):
+    """The C and Python take_routed agree call by call; over the stream they
+    parse the same requests as take(), with the same error; every item is a
+    routed name with a fitting arity, every rest is not."""
+    chunks, limits, max_bulk = stream
+    c = run_routed(c_parser(max_bulk), chunks, limits)
+    py = run_routed(RequestReader(max_bulk), chunks, limits)
+    assert c == py
+    steps, err, calls = c
+    plain, plain_err = run(c_parser(max_bulk), chunks, [1000] * len(chunks))
+    assert flatten_routed(steps) == [r for s in plain for r in s]
+    assert err == plain_err
+    counted = {name: 0 for name in _ROUTES}
+    for n, rest, items in steps:
+        for handler, argv, sink, part in items:
+            a = _ROUTES[argv[0]]
+            assert handler == b"h:" + argv[0] and sink is None and part == 0
+            assert len(argv) == a or (a < 0 and len(argv) >= -a)
+            counted[argv[0]] += 1
+        if rest is not None:
+            a = _ROUTES.get(rest[0])
+            assert a is None or not (len(rest) == a or (a < 0 and len(rest) >= -a))
+    assert counted == calls
+
+
+@both
+def test_take_routed_stops_at_the_limit_and_at_the_first_other_request(make):
+    p = make()
+    p.feed(cmd(b"GET", b"a") * 3 + cmd(b"DEL", b"a") + cmd(b"GET", b"b") + cmd(b"GET"))
+    routes = {b"GET": ("get", 2, [5])}
+    items = []
+    assert p.take_routed(2, routes, items) == (2, None)
+    assert [i[1] for i in items] == [[b"GET", b"a"]] * 2 and routes[b"GET"][2] == [7]
+    items.clear()
+    assert p.take_routed(5, routes, items) == (1, [b"DEL", b"a"])
+    items.clear()
+    assert p.take_routed(5, routes, items) == (1, [b"GET"])      # arity -> rest
+    assert items == [("get", [b"GET", b"b"], None, 0)]
+    items.clear()
+    assert p.take_routed(5, routes, items) == (0, None) and not p.has_input()
+
+
 _odd_one = st.sampled_from([
     cmd(b"GET", b"a\r\nb"), b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", b"*2\r\n$3\r\nGET\r\n$1\rXk\r\n",
     b"PING\r\n", b"*0\r\n", cmd(b"SET", b"k", b"v" * (MAX_BULK + 1)), cmd(*[b"x"] * 1100),
@@ -570,6 +652,7 @@ rnd = random.Random(int(sys.argv[1]))
 PIECES = [b"*", b"$", b"\r\n", b"\r", b"\n", b"\0", b"-1", b"0", b"3", b"12", b"99999999999",
           b"-", b"+", b":", b"GET", b"key", b" ", b'"', b"'", b"\\x4", b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
           b"$3\r\nabc\r\n", b"*1\r\n", b"PING\r\n", b"x" * 70000, bytes(range(256))]
+ROUTES = {b"GET": ("get", 2, [0]), b"PING": ("ping", -1, [1 << 70]), b"key": ("k", 1, [0])}
 for i in range(int(sys.argv[2])):
     p = _reqparse.Parser(rnd.choice([0, 3, 100, 1 << 20]), split_inline, ProtocolError)
     data = b"".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 60)))
@@ -581,7 +664,11 @@ for i in range(int(sys.argv[2])):
             pos += n
             if rnd.random() < 0.3:
                 p.max_bulk = rnd.choice([0, 5, 1 << 20])
-            p.take(rnd.choice([1, 3, 1000]))
+            if rnd.random() < 0.5:
+                p.take(rnd.choice([1, 3, 1000]))
+            else:
+                items = []
+                p.take_routed(rnd.choice([1, 3, 1000]), ROUTES, items)
             p.has_input()
             p.buffer_size()
     except ProtocolError:
@@ -592,8 +679,8 @@ print("ok")
 
 @needs_ext
 def test_c_parser_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
-    """Build server/_reqparse.c with ASan + UBSan and drive it with random
-    adversarial streams (fragments of headers, NULs, huge counts, lines over
+    """Build server/_reqparse.c with ASan + UBSan and drive it (take and
+    take_routed) with random adversarial streams (fragments of headers, NULs, huge counts, lines over
     64 KB, max_bulk changed between reads): any out-of-bounds access, use
     after free or undefined behaviour aborts the child process."""
     import shutil
