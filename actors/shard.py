@@ -107,7 +107,7 @@ _BULK_HDR = [b"$%d\r\n" % n for n in range(_NHDR)]
 # calls runners only while no per-command hook is on (keyspace events,
 # tracking, AOF, the dashboard's trace), and times a run as a whole: its
 # commands share the run's mean duration in the latency histogram and the
-# slowlog (docs/performance.md, "Runs").
+# slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
 
@@ -418,7 +418,15 @@ class ShardActor(pykka.ThreadingActor):
             fn, argv, sink, part = items[i]
             i += 1
             if runners is not None and fn in runners and not self.tracking:
-                j = runners[fn](db, items, i - 1, replies, proto)
+                nrep = len(replies)
+                try:
+                    j = runners[fn](db, items, i - 1, replies, proto)
+                except Exception:  # noqa: BLE001 - never lose the batch
+                    # what the run did is redone by the per-command path
+                    # (GET and SET of the same values are idempotent)
+                    log.exception("shard %d: runner for %r failed", self.index, argv[:1])
+                    del replies[nrep:]
+                    j = i - 1
                 if j >= i:
                     k = j - i + 1
                     i = j

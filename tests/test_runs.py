@@ -159,3 +159,39 @@ def test_a_client_blocked_on_a_key_is_served_by_a_push_inside_a_set_run(one_shar
         c.close()
     assert results[0] == results[1]
     assert results[0][1] == [(b"q", b"x")]
+
+
+def test_a_runner_that_raises_leaves_its_commands_to_the_per_command_path():
+    """In process: a runner failing half-way (here on purpose; in life a
+    MemoryError) must not lose the batch.  What it appended is dropped and
+    the commands run one by one, so the replies are still whole."""
+    import server.commands  # noqa: F401 - registers the handlers and runners
+    from actors.messages import Batch
+    from actors.shard import RUNNERS, ShardActor
+    from server.commands.strings import cmd_get
+
+    class Bridge:           # what the loop's LoopBridge receives
+        def __init__(self):
+            self.posted = []
+
+        def post(self, item):
+            self.posted.append(item)
+
+    def broken(db, items, i, replies, proto):
+        replies.append(b"garbage")
+        raise MemoryError("simulated")
+
+    bridge = Bridge()
+    shard = ShardActor(0, 1, bridge)
+    shard.dbs[0].set(b"a", b"1")
+    batch = Batch(None, 0, 2)
+    batch.items = [(cmd_get, [b"GET", b"a"], None, 0), (cmd_get, [b"GET", b"b"], None, 0)]
+    saved = RUNNERS[cmd_get]
+    RUNNERS[cmd_get] = broken
+    try:
+        shard.on_receive(batch)
+    finally:
+        RUNNERS[cmd_get] = saved
+    assert bridge.posted == [batch]
+    assert batch.replies == [b"$1\r\n1\r\n", b"$-1\r\n"]
+    assert shard.dbs[0].hits == 1 and shard.dbs[0].misses == 1
