@@ -122,6 +122,19 @@ def _add_stats(cmdstats: dict, fn, n: int, ns: int, failed: int) -> None:
         cs[1] += ns
         cs[2] += failed
 
+
+def _next_run(cmdstats: dict, cmdhist: dict, fn, n: int, ns: int, failed: int, new_fn) -> list:
+    """A run of one handler ends in `_run_batch`: add it to commandstats
+    (``fn`` None: there was none) and return the latency histogram of the
+    handler whose run starts."""
+    if fn is not None:
+        _add_stats(cmdstats, fn, n, ns, failed)
+    hist = cmdhist.get(new_fn)
+    if hist is None:
+        hist = cmdhist[new_fn] = [0] * 64
+    return hist
+
+
 # Active expiry: at most this many keys per database per tick (100 ms), so a
 # mass expiry never stalls the shard for long (Redis bounds its cycle by time).
 EXPIRE_BUDGET = 2000
@@ -434,13 +447,10 @@ class ShardActor(pykka.ThreadingActor):
                     dt = t2 - t
                     t = t2
                     if fn is not run_fn:
-                        if run_fn is not None:
-                            _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
+                        run_hist = _next_run(cmdstats, cmdhist, run_fn, run_n, run_ns,
+                                             run_failed, fn)
                         run_fn = fn
                         run_n = run_ns = run_failed = 0
-                        run_hist = cmdhist.get(fn)
-                        if run_hist is None:
-                            run_hist = cmdhist[fn] = [0] * 64
                     run_n += k
                     run_ns += dt
                     mean = dt // k
@@ -486,21 +496,14 @@ class ShardActor(pykka.ThreadingActor):
             # ``part``: the index of a fan-out part (DEL/MGET/MSET... split
             # over shards, Route.ALL commands): the command is one call, which
             # part 0 counts; every part adds its time
-            if fn is run_fn:
-                if not part:
-                    run_n += 1
-                run_ns += dt
-                run_failed += failed
-            else:
-                if run_fn is not None:
-                    _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
+            if fn is not run_fn:
+                run_hist = _next_run(cmdstats, cmdhist, run_fn, run_n, run_ns, run_failed, fn)
                 run_fn = fn
-                run_n = 0 if part else 1
-                run_ns = dt
-                run_failed = failed
-                run_hist = cmdhist.get(fn)
-                if run_hist is None:
-                    run_hist = cmdhist[fn] = [0] * 64
+                run_n = run_ns = run_failed = 0
+            if not part:
+                run_n += 1
+            run_ns += dt
+            run_failed += failed
             if track and not part:  # latency-tracking: one bucket increment per command
                 run_hist[(dt // 1000).bit_length()] += 1
             if dt >= slow_ns:
