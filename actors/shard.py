@@ -93,9 +93,10 @@ def _latency_sample(shard, event, dt_ns):
 
 
 # bulk reply headers for short values (two concatenations are cheaper than
-# formatting the length)
-_NHDR = 1024
-_BULK_HDR = [b"$%d\r\n" % n for n in range(_NHDR)]
+# formatting the length); the GET runner (server/commands/strings.py) uses
+# them too
+NHDR = 1024
+BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 
 # Run executors, registered by server/commands (actors/ does not import it):
 # handler -> runner(db, items, i, replies, proto) -> j.  A runner executes
@@ -513,8 +514,8 @@ class ShardActor(pykka.ThreadingActor):
                 tv = type(v)
                 if tv is bytes:
                     n = len(v)
-                    if n < _NHDR:
-                        replies.append(_BULK_HDR[n] + v + b"\r\n")
+                    if n < NHDR:
+                        replies.append(BULK_HDR[n] + v + b"\r\n")
                     elif n < BIG_BULK:
                         replies.append(b"$%d\r\n%b\r\n" % (n, v))
                     else:

@@ -83,7 +83,7 @@ def affinity_cpus(text: str) -> set[int] | None:
     costly under virtualisation); on one CPU it is a plain context switch.
     Measured on the 2-core benchmark machine, pinned against not pinned, in
     the same run: c50 P30 +26/+52% (SET/GET), c1 P1 +17/+8%, c50 P1 +11/0%,
-    c1 P30 +5/-3% (docs/performance.md, "One CPU").
+    c1 P30 +5/-3% (docs/performance.md, "Shard runs, GC and one CPU").
     """
     if text == "none":
         return None

@@ -11,7 +11,7 @@ import asyncio
 import re
 from fractions import Fraction
 
-from actors.shard import RUNNERS
+from actors.shard import BULK_HDR, NHDR, RUNNERS
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -137,12 +137,12 @@ def cmd_set(db, argv):
 # one loop each, see RUNNERS in actors/shard.py.  Each stops at the first
 # command it would not answer exactly as cmd_get/cmd_set do, which then runs
 # on its own.
-_HDR = [b"$%d\r\n" % n for n in range(1024)]
 
 
 def run_get(db, items, i, replies, proto):
     """GET of a string or a missing key; stops at a key with a TTL that is
-    due (lazy expiry), a value of another type, or one of 1 KiB or more."""
+    due (lazy expiry), a value of another type, or one of NHDR (1 KiB) or
+    more bytes."""
     data = db.data
     expires = db.expires
     atime = db.atime
@@ -162,7 +162,7 @@ def run_get(db, items, i, replies, proto):
         if v is None:
             append(null)
         else:
-            if type(v) is not bytes or len(v) >= 1024:
+            if type(v) is not bytes or len(v) >= NHDR:
                 break
             if expires:
                 t = expires.get(key)
@@ -170,7 +170,7 @@ def run_get(db, items, i, replies, proto):
                     break
             atime[key] = clock
             hits += 1
-            append(_HDR[len(v)] + v + b"\r\n")
+            append(BULK_HDR[len(v)] + v + b"\r\n")
         j += 1
     db.hits += hits
     db.misses += j - i - hits
