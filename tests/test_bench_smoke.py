@@ -89,3 +89,47 @@ def test_ctrl_c_stops_both_servers_and_still_writes_the_partial_report(tmp_path)
     assert doc["interrupted"] is True
     for kind, info in doc["servers"].items():
         assert _gone(info["pid"]), f"{kind} (pid {info['pid']}) survived Ctrl-C of the harness"
+
+
+def test_ab_runs_shardis_beside_the_reference_server_and_reports_cpu():
+    """``bench.ab`` with a reference variant (bench/reference.py, the bare
+    actor server) and ``--cpu``: every server answers, every ratio and CPU
+    figure is there, and no server is left behind."""
+    # servers of bench runs (argv holds bench.reference, or redis's --dir
+    # bench-redis-*): other test files' redis-servers do not count
+    before = set(_children_named("bench.reference")) | set(_children_named("bench-redis-"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--variant", "shardis=" + sys.executable,
+         "--variant", "ref=reference:--atime", "--rounds", "1", "--scenarios", "2:10:2000",
+         "--cpu"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # a throughput row, then a CPU row, for each test
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("| 2 10 2000 |")]
+    assert [line.split("|")[2].strip() for line in lines] == ["SET", "GET", "SET", "GET"], proc.stdout
+    throughput, cpu = lines[:2], lines[2:]
+    for line in throughput:
+        cells = [c.strip() for c in line.split("|")[3:-1]]
+        # shardis, ref, redis rps; then shardis/redis and ref/redis
+        assert len(cells) == 5, line
+        assert all(float(c.rstrip("x").replace(",", "")) > 0 for c in cells), line
+    for line in cpu:
+        cells = [c.strip() for c in line.split("|")[3:-1]]
+        assert len(cells) == 3, line
+        for c in cells:
+            assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\du\+\d+\.\d\ds, \d+\.\d\du\+\d+\.\d\ds\)", c), c
+    after = set(_children_named("bench.reference")) | set(_children_named("bench-redis-"))
+    assert not after - before, "a server started by bench.ab is still running"
+
+
+def _children_named(word: str) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if word.encode() in f.read():
+                        pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
