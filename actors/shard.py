@@ -111,6 +111,19 @@ BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 # slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
+# ``WARM(dicts, items, start, stop)`` (actors/_prefetch.c) prefetches the
+# dict entries the keys of items[start:stop] will be looked up in, so a
+# runner's cache misses overlap instead of stalling it one key at a time;
+# it changes nothing.  Runners call it every WARM_WINDOW items.  None when
+# the extension is not built (or not CPython 3.11's dict layout: a no-op).
+try:
+    from actors._prefetch import ACTIVE as _WARM_ACTIVE, warm as WARM
+    if not _WARM_ACTIVE:
+        WARM = None
+except ImportError:
+    WARM = None
+WARM_WINDOW = 32
+
 
 def _add_stats(cmdstats: dict, fn, n: int, ns: int, failed: int) -> None:
     """Add a run of ``n`` calls of handler ``fn`` to the shard's commandstats

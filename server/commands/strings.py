@@ -11,7 +11,8 @@ import asyncio
 import re
 from fractions import Fraction
 
-from actors.shard import BULK_HDR, NHDR, RUNNERS
+from actors.shard import BULK_HDR, NHDR, RUNNERS, WARM_WINDOW
+import actors.shard as _shard
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -153,7 +154,15 @@ def run_get(db, items, i, replies, proto):
     n = len(items)
     j = i
     hits = 0
+    warm = _shard.WARM
+    # prefetch the next window's entries every WARM_WINDOW items (never
+    # without the extension)
+    wend = i if warm is not None else n
+    dicts = (data, atime, expires) if expires else (data, atime)
     while j < n:
+        if j >= wend:
+            wend = j + WARM_WINDOW
+            warm(dicts, items, j, wend)
         item = items[j]
         if item[0] is not cmd_get or item[2] is not None:
             break
@@ -190,7 +199,13 @@ def run_set(db, items, i, replies, proto):
     append = replies.append
     n = len(items)
     j = i
+    warm = _shard.WARM
+    wend = i if warm is not None else n     # as in run_get
+    dicts = (data, atime, expires) if expires else (data, atime)
     while j < n:
+        if j >= wend:
+            wend = j + WARM_WINDOW
+            warm(dicts, items, j, wend)
         item = items[j]
         argv = item[1]
         if item[0] is not cmd_set or item[2] is not None or len(argv) != 3:
