@@ -111,17 +111,18 @@ BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 # slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
-# ``WARM(dicts, items, start, stop)`` (actors/_prefetch.c) prefetches the
-# dict entries the keys of items[start:stop] will be looked up in, so a
-# runner's cache misses overlap instead of stalling it one key at a time;
-# it changes nothing.  Runners call it every WARM_WINDOW items.  None when
-# the extension is not built (or not CPython 3.11's dict layout: a no-op).
+# actors/_runs.c: ``WARM(dicts, items, start, stop)`` prefetches the dict
+# entries the keys of items[start:stop] will be looked up in, so a runner's
+# cache misses overlap instead of stalling it one key at a time (it changes
+# nothing; runners call it every WARM_WINDOW items); ``C_RUN_GET`` is the GET
+# runner's loop in C (server/commands/strings.py, run_get).  None when the
+# extension is not built; WARM also off another CPython's dict layout.
 try:
-    from actors._prefetch import ACTIVE as _WARM_ACTIVE, warm as WARM
-    if not _WARM_ACTIVE:
-        WARM = None
+    from actors import _runs
 except ImportError:
-    WARM = None
+    _runs = None
+WARM = _runs.warm if _runs is not None and _runs.ACTIVE else None
+C_RUN_GET = _runs.run_get if _runs is not None else None
 WARM_WINDOW = 32
 
 

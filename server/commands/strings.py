@@ -143,7 +143,17 @@ def cmd_set(db, argv):
 def run_get(db, items, i, replies, proto):
     """GET of a string or a missing key; stops at a key with a TTL that is
     due (lazy expiry), a value of another type, or one of NHDR (1 KiB) or
-    more bytes."""
+    more bytes.  The loop below runs in C (actors/_runs.c, run_get) when
+    the extension is built; this Python loop is its fallback and its
+    specification (tests/test_prefetch.py compares the two)."""
+    c_run = _shard.C_RUN_GET
+    if c_run is not None:
+        sh = db.shard
+        j, hits = c_run(db.data, db.expires, db.atime, items, i, replies, proto == 2,
+                        sh.now_ms, sh.clock, cmd_get)
+        db.hits += hits
+        db.misses += j - i - hits
+        return j
     data = db.data
     expires = db.expires
     atime = db.atime

@@ -1,0 +1,327 @@
+/* actors._runs: the C side of the shard's runners (actors/shard.py, RUNNERS;
+ * docs/performance.md, "Prefetching a run's keys" and "A C GET runner").
+ *
+ *   warm(dicts, items, start, stop) -> None
+ *   run_get(data, expires, atime, items, i, replies, resp2, now_ms, clock,
+ *           handler) -> (j, hits)
+ *
+ * warm: for each batch item items[start:stop] of the form (handler, argv,
+ * ...) whose argv[1] is a bytes key, and for each dict in the tuple `dicts`
+ * (a keyspace's data, atime, expires), issue CPU prefetches for what a
+ * lookup of that key will read: the first probe slot of the index table,
+ * then the entry it names, then the entry's key object (compared with the
+ * looked-up key) and, for the first dict, its value.  Each stage runs over
+ * the whole window before the next, so the cache misses of up to `stop -
+ * start` keys are in flight together instead of one after another (the
+ * runner's loop stalls on each miss in turn: with 100,000 random keys, most
+ * of a GET's time).
+ *
+ * warm changes nothing: no reference is taken or released, no Python code
+ * runs (a bytes key's hash is computed in C and cached, as the lookup would
+ * do), nothing is written.  A prefetch is only a hint and never faults; the
+ * loads that pick the next address (index slot, entry) stay inside the
+ * dict's own tables.  Anything unexpected (not an exact dict, a dict of
+ * str-only keys, an item of another shape, a non-bytes key) is skipped.
+ * The table layout read here is CPython 3.11's (Include/internal/
+ * pycore_dict.h); on any other version warm() is a no-op (ACTIVE = 0), so
+ * the result is the same everywhere and only the speed differs.
+ *
+ * run_get: server.commands.strings.run_get's loop in C, the same contract
+ * (that function calls it and keeps the Python loop as the fallback):
+ * execute items[i:j], consecutive plain GETs (item[0] is `handler`, no
+ * sink, argv [name, key] with a bytes key), appending each encoded reply to
+ * `replies`, and stop at the first item it would not answer exactly as
+ * cmd_get does: another command, a value that is not bytes (WRONGTYPE) or
+ * of 1 KiB or more, a key whose TTL (`expires`, ms) is due at `now_ms`
+ * (lazy expiry is the per-command path's).  A hit stores `clock` in
+ * `atime` under the key.  Returns j and the number of hits among
+ * items[i:j] (the rest are misses).  It prefetches like warm, every
+ * WARM_WINDOW items.  An exception (MemoryError) propagates with
+ * `replies` partly appended; the caller drops them and redoes the
+ * commands (GET is idempotent but for atime, which it rewrites).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define WARM_LAYOUT 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_dict.h"
+#undef Py_BUILD_CORE
+#else
+#define WARM_LAYOUT 0
+#endif
+
+#define MAX_WINDOW 256      /* keys per call (hashes kept on the C stack) */
+#define WARM_WINDOW 32      /* run_get: keys prefetched at a time (actors.shard.WARM_WINDOW) */
+#define NHDR 1024           /* run_get: larger values take the per-command path (actors.shard.NHDR) */
+#define MAX_DICTS 4
+
+#if WARM_LAYOUT
+static inline Py_ssize_t
+index_at(const PyDictKeysObject *dk, size_t i)
+{
+    int log2 = dk->dk_log2_size;
+    if (log2 < 8)
+        return ((const int8_t *)dk->dk_indices)[i];
+    if (log2 < 16)
+        return ((const int16_t *)dk->dk_indices)[i];
+    if (log2 < 32)
+        return ((const int32_t *)dk->dk_indices)[i];
+    return ((const int64_t *)dk->dk_indices)[i];
+}
+
+static inline const void *
+index_addr(const PyDictKeysObject *dk, size_t i)
+{
+    int log2 = dk->dk_log2_size;
+    size_t width = log2 < 8 ? 1 : log2 < 16 ? 2 : log2 < 32 ? 4 : 8;
+    return dk->dk_indices + i * width;
+}
+#endif
+
+/* Prefetch for items[start:stop] in the given dicts (see warm).  dicts[0]'s
+ * values are prefetched too (the data). */
+static void
+prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
+               Py_ssize_t start, Py_ssize_t stop)
+{
+#if WARM_LAYOUT
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (start < 0)
+        start = 0;
+    if (stop > n)
+        stop = n;
+    if (stop - start > MAX_WINDOW)
+        stop = start + MAX_WINDOW;
+    if (stop <= start)
+        return;
+
+    PyDictKeysObject *tables[MAX_DICTS];
+    int values[MAX_DICTS];
+    int nd = 0;
+    for (Py_ssize_t d = 0; d < ndicts && nd < MAX_DICTS; d++) {
+        PyObject *o = dicts[d];
+        if (!PyDict_CheckExact(o))
+            continue;
+        PyDictObject *mp = (PyDictObject *)o;
+        /* a general table (bytes keys), combined, and not empty */
+        if (mp->ma_values != NULL || mp->ma_used == 0 || mp->ma_keys->dk_kind != DICT_KEYS_GENERAL)
+            continue;
+        values[nd] = d == 0;
+        tables[nd++] = mp->ma_keys;
+    }
+    if (nd == 0)
+        return;
+
+    /* stage 1: hash each key, prefetch its first index slot in every table */
+    Py_hash_t hashes[MAX_WINDOW];
+    int nk = 0;
+    for (Py_ssize_t i = start; i < stop; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 2)
+            continue;
+        PyObject *argv = PyTuple_GET_ITEM(item, 1);
+        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) < 2)
+            continue;
+        PyObject *key = PyList_GET_ITEM(argv, 1);
+        if (!PyBytes_CheckExact(key))
+            continue;
+        Py_hash_t h = PyObject_Hash(key);     /* bytes: cannot fail, cached */
+        hashes[nk++] = h;
+        for (int d = 0; d < nd; d++) {
+            size_t mask = ((size_t)1 << tables[d]->dk_log2_size) - 1;
+            __builtin_prefetch(index_addr(tables[d], (size_t)h & mask));
+        }
+    }
+    /* stage 2: the entry each slot names (a key of the same slot: the first
+     * probe finds the looked-up key unless it collided) */
+    for (int d = 0; d < nd; d++) {
+        PyDictKeysObject *dk = tables[d];
+        size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
+        PyDictKeyEntry *ep0 = DK_ENTRIES(dk);
+        for (int k = 0; k < nk; k++) {
+            Py_ssize_t ix = index_at(dk, (size_t)hashes[k] & mask);
+            if (ix >= 0 && ix < dk->dk_nentries)
+                __builtin_prefetch(&ep0[ix]);
+        }
+    }
+    /* stage 3: the entry's key object (compared unless it is the same
+     * object) and, in the data, the value */
+    for (int d = 0; d < nd; d++) {
+        PyDictKeysObject *dk = tables[d];
+        size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
+        PyDictKeyEntry *ep0 = DK_ENTRIES(dk);
+        for (int k = 0; k < nk; k++) {
+            Py_ssize_t ix = index_at(dk, (size_t)hashes[k] & mask);
+            if (ix >= 0 && ix < dk->dk_nentries) {
+                PyDictKeyEntry *ep = &ep0[ix];
+                if (ep->me_hash == hashes[k]) {
+                    __builtin_prefetch(ep->me_key);
+                    if (values[d])
+                        __builtin_prefetch(ep->me_value);
+                }
+            }
+        }
+    }
+#else
+    (void)dicts; (void)ndicts; (void)items; (void)start; (void)stop;
+#endif
+}
+
+static int
+ssize_arg(PyObject *o, Py_ssize_t *out)
+{
+    *out = PyLong_AsSsize_t(o);
+    return !(*out == -1 && PyErr_Occurred());
+}
+
+static PyObject *
+warm(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t start, stop;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "warm(dicts, items, start, stop)");
+        return NULL;
+    }
+    PyObject *dicts = args[0], *items = args[1];
+    if (!PyTuple_Check(dicts) || !PyList_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "warm(dicts: tuple, items: list, start, stop)");
+        return NULL;
+    }
+    if (!ssize_arg(args[2], &start) || !ssize_arg(args[3], &stop))
+        return NULL;
+    prefetch_items(&PyTuple_GET_ITEM(dicts, 0), PyTuple_GET_SIZE(dicts), items, start, stop);
+    Py_RETURN_NONE;
+}
+
+static PyObject *null2, *null3;      /* RESP2 and RESP3 nulls */
+
+static PyObject *
+run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "run_get(data, expires, atime, items, i, replies, "
+                        "resp2, now_ms, clock, handler)");
+        return NULL;
+    }
+    PyObject *data = args[0], *expires = args[1], *atime = args[2], *items = args[3];
+    PyObject *replies = args[5], *clock = args[8], *handler = args[9];
+    Py_ssize_t i;
+    if (!PyDict_CheckExact(data) || !PyDict_CheckExact(expires) || !PyDict_CheckExact(atime)
+            || !PyList_CheckExact(items) || !PyList_CheckExact(replies)) {
+        PyErr_SetString(PyExc_TypeError, "run_get: data, expires, atime must be dicts; "
+                        "items, replies lists");
+        return NULL;
+    }
+    if (!ssize_arg(args[4], &i))
+        return NULL;
+    int resp2 = PyObject_IsTrue(args[6]);
+    if (resp2 < 0)
+        return NULL;
+    long long now = PyLong_AsLongLong(args[7]);
+    if (now == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *null = resp2 ? null2 : null3;
+    PyObject *dicts[3] = {data, atime, expires};
+    Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 3 : 2;
+    Py_ssize_t n = PyList_GET_SIZE(items), j = i < 0 ? 0 : i, hits = 0, wend = j;
+
+    for (; j < n; j++) {
+        if (j >= wend) {
+            wend = j + WARM_WINDOW;
+            prefetch_items(dicts, ndicts, items, j, wend);
+        }
+        PyObject *item = PyList_GET_ITEM(items, j);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 3
+                || PyTuple_GET_ITEM(item, 0) != handler || PyTuple_GET_ITEM(item, 2) != Py_None)
+            break;
+        PyObject *argv = PyTuple_GET_ITEM(item, 1);
+        /* argv[1] is the key, as in the Python loop (the table checked the
+         * arity); anything else is left to the per-command path */
+        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) < 2)
+            break;
+        PyObject *key = PyList_GET_ITEM(argv, 1);
+        if (!PyBytes_CheckExact(key))
+            break;
+        PyObject *v = PyDict_GetItemWithError(data, key);      /* borrowed */
+        PyObject *reply;
+        if (v == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            reply = Py_NewRef(null);
+        } else {
+            if (!PyBytes_CheckExact(v) || PyBytes_GET_SIZE(v) >= NHDR)
+                break;
+            if (ndicts == 3) {
+                PyObject *t = PyDict_GetItemWithError(expires, key);
+                if (t == NULL && PyErr_Occurred())
+                    return NULL;
+                if (t != NULL) {
+                    int overflow;
+                    long long when = PyLong_AsLongLongAndOverflow(t, &overflow);
+                    if (when == -1 && PyErr_Occurred())
+                        return NULL;
+                    if (overflow < 0 || (!overflow && when <= now))
+                        break;          /* due: lazy expiry is cmd_get's */
+                }
+            }
+            if (PyDict_SetItem(atime, key, clock) < 0)
+                return NULL;
+            hits++;
+            /* "$<len>\r\n<value>\r\n" in one allocation */
+            Py_ssize_t vlen = PyBytes_GET_SIZE(v);
+            char hdr[16];
+            int hlen = snprintf(hdr, sizeof hdr, "$%zd\r\n", vlen);
+            reply = PyBytes_FromStringAndSize(NULL, hlen + vlen + 2);
+            if (reply != NULL) {
+                char *p = PyBytes_AS_STRING(reply);
+                memcpy(p, hdr, hlen);
+                memcpy(p + hlen, PyBytes_AS_STRING(v), vlen);
+                p[hlen + vlen] = '\r';
+                p[hlen + vlen + 1] = '\n';
+            }
+        }
+        if (reply == NULL)
+            return NULL;
+        int rc = PyList_Append(replies, reply);
+        Py_DECREF(reply);
+        if (rc < 0)
+            return NULL;
+    }
+    return Py_BuildValue("(nn)", j, hits);
+}
+
+static PyMethodDef methods[] = {
+    {"warm", (PyCFunction)(void (*)(void))warm, METH_FASTCALL,
+     "warm(dicts, items, start, stop): prefetch the dict entries that the\n"
+     "keys of items[start:stop] (argv[1] of each batch item) will be looked\n"
+     "up in; changes nothing."},
+    {"run_get", (PyCFunction)(void (*)(void))run_get, METH_FASTCALL,
+     "run_get(data, expires, atime, items, i, replies, resp2, now_ms, clock,\n"
+     "handler) -> (j, hits): the GET runner's loop (see the module source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "actors._runs",
+    "The C side of the shard's runners (warm, run_get).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__runs(void)
+{
+    if (null2 == NULL) {
+        null2 = PyBytes_FromString("$-1\r\n");
+        null3 = PyBytes_FromString("_\r\n");
+        if (null2 == NULL || null3 == NULL)
+            return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "ACTIVE", WARM_LAYOUT) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
