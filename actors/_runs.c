@@ -72,6 +72,16 @@ index_at(const PyDictKeysObject *dk, size_t i)
     return ((const int64_t *)dk->dk_indices)[i];
 }
 
+/* The entry that hash h's first probe slot names, NULL for an empty or
+ * deleted slot. */
+static inline PyDictKeyEntry *
+first_entry(PyDictKeysObject *dk, Py_hash_t h)
+{
+    size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
+    Py_ssize_t ix = index_at(dk, (size_t)h & mask);
+    return ix >= 0 && ix < dk->dk_nentries ? &DK_ENTRIES(dk)[ix] : NULL;
+}
+
 static inline const void *
 index_addr(const PyDictKeysObject *dk, size_t i)
 {
@@ -80,6 +90,21 @@ index_addr(const PyDictKeysObject *dk, size_t i)
     return dk->dk_indices + i * width;
 }
 #endif
+
+/* The key of a batch item (handler, argv, sink, ...): argv[1] when argv is
+ * a list of two or more and that is bytes (the parser's); NULL, with no
+ * error set, for any other shape.  Borrowed. */
+static inline PyObject *
+item_key(PyObject *item)
+{
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 3)
+        return NULL;
+    PyObject *argv = PyTuple_GET_ITEM(item, 1);
+    if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) < 2)
+        return NULL;
+    PyObject *key = PyList_GET_ITEM(argv, 1);
+    return PyBytes_CheckExact(key) ? key : NULL;
+}
 
 /* Prefetch for items[start:stop] in the given dicts (see warm).  dicts[0]'s
  * values are prefetched too (the data). */
@@ -119,14 +144,8 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
     Py_hash_t hashes[MAX_WINDOW];
     int nk = 0;
     for (Py_ssize_t i = start; i < stop; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 2)
-            continue;
-        PyObject *argv = PyTuple_GET_ITEM(item, 1);
-        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) < 2)
-            continue;
-        PyObject *key = PyList_GET_ITEM(argv, 1);
-        if (!PyBytes_CheckExact(key))
+        PyObject *key = item_key(PyList_GET_ITEM(items, i));
+        if (key == NULL)
             continue;
         Py_hash_t h = PyObject_Hash(key);     /* bytes: cannot fail, cached */
         hashes[nk++] = h;
@@ -138,30 +157,21 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
     /* stage 2: the entry each slot names (a key of the same slot: the first
      * probe finds the looked-up key unless it collided) */
     for (int d = 0; d < nd; d++) {
-        PyDictKeysObject *dk = tables[d];
-        size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
-        PyDictKeyEntry *ep0 = DK_ENTRIES(dk);
         for (int k = 0; k < nk; k++) {
-            Py_ssize_t ix = index_at(dk, (size_t)hashes[k] & mask);
-            if (ix >= 0 && ix < dk->dk_nentries)
-                __builtin_prefetch(&ep0[ix]);
+            PyDictKeyEntry *ep = first_entry(tables[d], hashes[k]);
+            if (ep != NULL)
+                __builtin_prefetch(ep);
         }
     }
     /* stage 3: the entry's key object (compared unless it is the same
      * object) and, in the data, the value */
     for (int d = 0; d < nd; d++) {
-        PyDictKeysObject *dk = tables[d];
-        size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
-        PyDictKeyEntry *ep0 = DK_ENTRIES(dk);
         for (int k = 0; k < nk; k++) {
-            Py_ssize_t ix = index_at(dk, (size_t)hashes[k] & mask);
-            if (ix >= 0 && ix < dk->dk_nentries) {
-                PyDictKeyEntry *ep = &ep0[ix];
-                if (ep->me_hash == hashes[k]) {
-                    __builtin_prefetch(ep->me_key);
-                    if (values[d])
-                        __builtin_prefetch(ep->me_value);
-                }
+            PyDictKeyEntry *ep = first_entry(tables[d], hashes[k]);
+            if (ep != NULL && ep->me_hash == hashes[k]) {
+                __builtin_prefetch(ep->me_key);
+                if (values[d])
+                    __builtin_prefetch(ep->me_value);
             }
         }
     }
@@ -233,17 +243,12 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             wend = j + WARM_WINDOW;
             prefetch_items(dicts, ndicts, items, j, wend);
         }
-        PyObject *item = PyList_GET_ITEM(items, j);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) < 3
-                || PyTuple_GET_ITEM(item, 0) != handler || PyTuple_GET_ITEM(item, 2) != Py_None)
-            break;
-        PyObject *argv = PyTuple_GET_ITEM(item, 1);
         /* argv[1] is the key, as in the Python loop (the table checked the
-         * arity); anything else is left to the per-command path */
-        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) < 2)
-            break;
-        PyObject *key = PyList_GET_ITEM(argv, 1);
-        if (!PyBytes_CheckExact(key))
+         * arity); any other shape is left to the per-command path */
+        PyObject *item = PyList_GET_ITEM(items, j);
+        PyObject *key = item_key(item);
+        if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
+                || PyTuple_GET_ITEM(item, 2) != Py_None)
             break;
         PyObject *v = PyDict_GetItemWithError(data, key);      /* borrowed */
         PyObject *reply;
