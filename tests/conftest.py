@@ -186,3 +186,35 @@ def raw_command(port: int, payload: bytes, timeout: float = 2.0, expect: int | N
                 break
             data += chunk
         return data
+
+
+def build_sanitized(c_source: str, module: str, dest) -> dict:
+    """Build ``c_source`` (a path under the repository) with ASan and UBSan as
+    the extension ``module`` ("pkg.name") under the directory ``dest``, and
+    return the environment that runs Python with it: the sanitizer runtimes
+    preloaded, ``dest`` first on the path, any error fatal.  The caller puts
+    whatever pure-Python modules the package needs beside it."""
+    import sysconfig
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed (it built the extension)"
+    libs = []
+    for lib in ("libasan.so", "libubsan.so"):
+        path = subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True,
+                              text=True).stdout.strip()
+        assert os.path.isabs(path), f"{lib} not found (Debian's gcc ships it)"
+        libs.append(path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pkg, name = module.split(".")
+    (dest / pkg).mkdir(exist_ok=True)
+    if not (dest / pkg / "__init__.py").exists():
+        (dest / pkg / "__init__.py").write_text("")
+    so = dest / pkg / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+    build = subprocess.run(
+        [gcc, "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
+         "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+         "-I" + sysconfig.get_paths()["include"], os.path.join(root, c_source),
+         "-o", str(so)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    return dict(os.environ, LD_PRELOAD=" ".join(libs), PYTHONPATH=str(dest),
+                ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:abort_on_error=1",
+                UBSAN_OPTIONS="print_stacktrace=1")

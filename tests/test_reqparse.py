@@ -686,32 +686,13 @@ def test_c_parser_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_
     import shutil
     import subprocess
     import sys
-    import sysconfig
 
-    gcc = shutil.which("gcc")
-    assert gcc, "gcc is needed (it built the extension)"
-    libs = []
-    for lib in ("libasan.so", "libubsan.so"):
-        path = subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True,
-                              text=True).stdout.strip()
-        assert os.path.isabs(path), f"{lib} not found (Debian's gcc ships it)"
-        libs.append(path)
+    from conftest import build_sanitized
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pkg = tmp_path / "server"
-    pkg.mkdir()
+    env = build_sanitized("server/_reqparse.c", "server._reqparse", tmp_path)
     # the sanitized extension beside a copy of the pure-Python module it imports
-    shutil.copy(os.path.join(root, "server", "protocol.py"), pkg / "protocol.py")
-    (pkg / "__init__.py").write_text("")
-    so = pkg / ("_reqparse" + sysconfig.get_config_var("EXT_SUFFIX"))
-    build = subprocess.run(
-        [gcc, "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
-         "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-         "-I" + sysconfig.get_paths()["include"], os.path.join(root, "server", "_reqparse.c"),
-         "-o", str(so)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    env = dict(os.environ, LD_PRELOAD=" ".join(libs), PYTHONPATH=str(tmp_path),
-               ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:abort_on_error=1",
-               UBSAN_OPTIONS="print_stacktrace=1")
+    shutil.copy(os.path.join(root, "server", "protocol.py"), tmp_path / "server" / "protocol.py")
     for seed in (1, 2, 3):
         out = subprocess.run([sys.executable, "-c", _ASAN_DRIVER, str(seed), "400"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
