@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 
 from actors.shard import BULK_HDR, NHDR, RUNNERS, WARM_WINDOW
-import actors.shard as _shard
+import actors.shard as _shard     # WARM and C_RUN_GET read per run (tests swap them)
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -145,7 +145,7 @@ def run_get(db, items, i, replies, proto):
     due (lazy expiry), a value of another type, or one of NHDR (1 KiB) or
     more bytes.  The loop below runs in C (actors/_runs.c, run_get) when
     the extension is built; this Python loop is its fallback and its
-    specification (tests/test_prefetch.py compares the two)."""
+    specification (tests/test_runs_c.py compares the two)."""
     c_run = _shard.C_RUN_GET
     if c_run is not None:
         sh = db.shard
