@@ -164,15 +164,8 @@ def run_get(db, items, i, replies, proto):
     n = len(items)
     j = i
     hits = 0
-    warm = _shard.WARM
-    # prefetch the next window's entries every WARM_WINDOW items (never
-    # without the extension)
-    wend = i if warm is not None else n
-    dicts = (data, atime, expires) if expires else (data, atime)
+    # no prefetching here: without the extension there is no WARM either
     while j < n:
-        if j >= wend:
-            wend = j + WARM_WINDOW
-            warm(dicts, items, j, wend)
         item = items[j]
         if item[0] is not cmd_get or item[2] is not None:
             break
@@ -210,7 +203,9 @@ def run_set(db, items, i, replies, proto):
     n = len(items)
     j = i
     warm = _shard.WARM
-    wend = i if warm is not None else n     # as in run_get
+    # prefetch the next window's entries every WARM_WINDOW items (never
+    # without the extension)
+    wend = i if warm is not None else n
     dicts = (data, atime, expires) if expires else (data, atime)
     while j < n:
         if j >= wend:
