@@ -2,15 +2,18 @@
  * docs/performance.md, "Prefetching a run's keys" and "A C GET runner").
  *
  *   warm(dicts, items, start, stop) -> None
- *   run_get(data, expires, atime, items, i, replies, resp2, now_ms, clock,
- *           handler) -> (j, hits)
+ *   run_get(data, expires, items, i, replies, resp2, now_ms, handler)
+ *       -> (j, hits)
+ *   KeyTable: a keyspace's table with the LRU clock in each key's slot
+ *       (actors/_keytable.h; interface and specification actors/keytable.py)
  *
  * warm: for each batch item items[start:stop] of the form (handler, argv,
- * ...) whose argv[1] is a bytes key, and for each dict in the tuple `dicts`
- * (a keyspace's data, atime, expires), issue CPU prefetches for what a
- * lookup of that key will read: the first probe slot of the index table,
- * then the entry it names, then the entry's key object (compared with the
- * looked-up key) and, for the first dict, its value.  Each stage runs over
+ * ...) whose argv[1] is a bytes key, and for each table in the tuple `dicts`
+ * (a keyspace's data, a KeyTable, and its expires, a dict), issue CPU
+ * prefetches for what a lookup of that key will read.  In a KeyTable: the
+ * key's home slot, then the slot's key object (compared with the looked-up
+ * key) and value.  In a dict: the first probe slot of the index table, then
+ * the entry it names, then the entry's key object.  Each stage runs over
  * the whole window before the next, so the cache misses of up to `stop -
  * start` keys are in flight together instead of one after another (the
  * runner's loop stalls on each miss in turn: with 100,000 random keys, most
@@ -22,8 +25,8 @@
  * loads that pick the next address (index slot, entry) stay inside the
  * dict's own tables.  Anything unexpected (not an exact dict, a dict of
  * str-only keys, an item of another shape, a non-bytes key) is skipped.
- * The table layout read here is CPython 3.11's (Include/internal/
- * pycore_dict.h); on any other version warm() is a no-op (ACTIVE = 0), so
+ * The dict layout read here is CPython 3.11's (Include/internal/
+ * pycore_dict.h); on any other version dicts are skipped (ACTIVE = 0), so
  * the result is the same everywhere and only the speed differs.
  *
  * run_get: server.commands.strings.run_get's loop in C, the same contract
@@ -33,12 +36,12 @@
  * `replies`, and stop at the first item it would not answer exactly as
  * cmd_get does: another command, a value that is not bytes (WRONGTYPE) or
  * of 1 KiB or more, a key whose TTL (`expires`, ms) is due at `now_ms`
- * (lazy expiry is the per-command path's).  A hit stores `clock` in
- * `atime` under the key.  Returns j and the number of hits among
+ * (lazy expiry is the per-command path's).  A hit stamps the key's slot
+ * with the table's clock (KeyTable.touch).  Returns j and the number of hits among
  * items[i:j] (the rest are misses).  It prefetches like warm, every
  * WARM_WINDOW items.  An exception (MemoryError) propagates with
  * `replies` partly appended; the caller drops them and redoes the
- * commands (GET is idempotent but for atime, which it rewrites).
+ * commands (GET is idempotent but for the clock stamp, which it rewrites).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -57,6 +60,8 @@
 #define WARM_WINDOW 32      /* run_get: keys prefetched at a time (actors.shard.WARM_WINDOW) */
 #define NHDR 1024           /* run_get: larger values take the per-command path (actors.shard.NHDR) */
 #define MAX_DICTS 4
+
+#include "_keytable.h"
 
 #if WARM_LAYOUT
 static inline Py_ssize_t
@@ -112,7 +117,6 @@ static void
 prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
                Py_ssize_t start, Py_ssize_t stop)
 {
-#if WARM_LAYOUT
     Py_ssize_t n = PyList_GET_SIZE(items);
     if (start < 0)
         start = 0;
@@ -123,11 +127,20 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
     if (stop <= start)
         return;
 
+    KeyTableObject *kts[MAX_DICTS];
+    int nd = 0, nkt = 0;
+#if WARM_LAYOUT
     PyDictKeysObject *tables[MAX_DICTS];
     int values[MAX_DICTS];
-    int nd = 0;
-    for (Py_ssize_t d = 0; d < ndicts && nd < MAX_DICTS; d++) {
+#endif
+    for (Py_ssize_t d = 0; d < ndicts && nd + nkt < MAX_DICTS; d++) {
         PyObject *o = dicts[d];
+        if (KeyTable_Check(o)) {
+            if (((KeyTableObject *)o)->used)
+                kts[nkt++] = (KeyTableObject *)o;
+            continue;
+        }
+#if WARM_LAYOUT
         if (!PyDict_CheckExact(o))
             continue;
         PyDictObject *mp = (PyDictObject *)o;
@@ -136,11 +149,13 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
             continue;
         values[nd] = d == 0;
         tables[nd++] = mp->ma_keys;
+#endif
     }
-    if (nd == 0)
+    if (nd == 0 && nkt == 0)
         return;
 
-    /* stage 1: hash each key, prefetch its first index slot in every table */
+    /* stage 1: hash each key, prefetch its home slot in every KeyTable and
+     * its first index slot in every dict */
     Py_hash_t hashes[MAX_WINDOW];
     int nk = 0;
     for (Py_ssize_t i = start; i < stop; i++) {
@@ -149,13 +164,29 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
             continue;
         Py_hash_t h = PyObject_Hash(key);     /* bytes: cannot fail, cached */
         hashes[nk++] = h;
+        for (int d = 0; d < nkt; d++)
+            __builtin_prefetch(&kts[d]->slots[(size_t)h & kts[d]->mask]);
+#if WARM_LAYOUT
         for (int d = 0; d < nd; d++) {
             size_t mask = ((size_t)1 << tables[d]->dk_log2_size) - 1;
             __builtin_prefetch(index_addr(tables[d], (size_t)h & mask));
         }
+#endif
     }
-    /* stage 2: the entry each slot names (a key of the same slot: the first
-     * probe finds the looked-up key unless it collided) */
+    /* stage 2, KeyTable: a slot holds what a dict's entry does, so its key
+     * object (compared unless the same object) and value come next */
+    for (int d = 0; d < nkt; d++) {
+        for (int k = 0; k < nk; k++) {
+            KTSlot *s = &kts[d]->slots[(size_t)hashes[k] & kts[d]->mask];
+            if (s->key != NULL && s->hash == hashes[k]) {
+                __builtin_prefetch(s->key);
+                __builtin_prefetch(s->value);
+            }
+        }
+    }
+#if WARM_LAYOUT
+    /* stage 2, dicts: the entry each slot names (a key of the same slot:
+     * the first probe finds the looked-up key unless it collided) */
     for (int d = 0; d < nd; d++) {
         for (int k = 0; k < nk; k++) {
             PyDictKeyEntry *ep = first_entry(tables[d], hashes[k]);
@@ -163,8 +194,8 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
                 __builtin_prefetch(ep);
         }
     }
-    /* stage 3: the entry's key object (compared unless it is the same
-     * object) and, in the data, the value */
+    /* stage 3, dicts: the entry's key object (compared unless it is the
+     * same object) and, in the data, the value */
     for (int d = 0; d < nd; d++) {
         for (int k = 0; k < nk; k++) {
             PyDictKeyEntry *ep = first_entry(tables[d], hashes[k]);
@@ -175,8 +206,6 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
             }
         }
     }
-#else
-    (void)dicts; (void)ndicts; (void)items; (void)start; (void)stop;
 #endif
 }
 
@@ -211,31 +240,32 @@ static PyObject *null2, *null3;      /* RESP2 and RESP3 nulls */
 static PyObject *
 run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "run_get(data, expires, atime, items, i, replies, "
-                        "resp2, now_ms, clock, handler)");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "run_get(data, expires, items, i, replies, "
+                        "resp2, now_ms, handler)");
         return NULL;
     }
-    PyObject *data = args[0], *expires = args[1], *atime = args[2], *items = args[3];
-    PyObject *replies = args[5], *clock = args[8], *handler = args[9];
+    PyObject *data = args[0], *expires = args[1], *items = args[2];
+    PyObject *replies = args[4], *handler = args[7];
     Py_ssize_t i;
-    if (!PyDict_CheckExact(data) || !PyDict_CheckExact(expires) || !PyDict_CheckExact(atime)
+    if (!KeyTable_Check(data) || !PyDict_CheckExact(expires)
             || !PyList_CheckExact(items) || !PyList_CheckExact(replies)) {
-        PyErr_SetString(PyExc_TypeError, "run_get: data, expires, atime must be dicts; "
-                        "items, replies lists");
+        PyErr_SetString(PyExc_TypeError, "run_get: data must be a KeyTable, expires a "
+                        "dict; items, replies lists");
         return NULL;
     }
-    if (!ssize_arg(args[4], &i))
+    KeyTableObject *table = (KeyTableObject *)data;
+    if (!ssize_arg(args[3], &i))
         return NULL;
-    int resp2 = PyObject_IsTrue(args[6]);
+    int resp2 = PyObject_IsTrue(args[5]);
     if (resp2 < 0)
         return NULL;
-    long long now = PyLong_AsLongLong(args[7]);
+    long long now = PyLong_AsLongLong(args[6]);
     if (now == -1 && PyErr_Occurred())
         return NULL;
     PyObject *null = resp2 ? null2 : null3;
-    PyObject *dicts[3] = {data, atime, expires};
-    Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 3 : 2;
+    PyObject *dicts[2] = {data, expires};
+    Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
     Py_ssize_t n = PyList_GET_SIZE(items), j = i < 0 ? 0 : i, hits = 0, wend = j;
 
     for (; j < n; j++) {
@@ -250,16 +280,15 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
                 || PyTuple_GET_ITEM(item, 2) != Py_None)
             break;
-        PyObject *v = PyDict_GetItemWithError(data, key);      /* borrowed */
+        KTSlot *slot = kt_find(table, key, PyObject_Hash(key));   /* bytes: cached */
         PyObject *reply;
-        if (v == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
+        if (slot == NULL) {
             reply = Py_NewRef(null);
         } else {
+            PyObject *v = slot->value;         /* borrowed */
             if (!PyBytes_CheckExact(v) || PyBytes_GET_SIZE(v) >= NHDR)
                 break;
-            if (ndicts == 3) {
+            if (ndicts == 2) {
                 PyObject *t = PyDict_GetItemWithError(expires, key);
                 if (t == NULL && PyErr_Occurred())
                     return NULL;
@@ -272,8 +301,7 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                         break;          /* due: lazy expiry is cmd_get's */
                 }
             }
-            if (PyDict_SetItem(atime, key, clock) < 0)
-                return NULL;
+            slot->lru = table->clock;
             hits++;
             /* "$<len>\r\n<value>\r\n" in one allocation */
             Py_ssize_t vlen = PyBytes_GET_SIZE(v);
@@ -304,14 +332,15 @@ static PyMethodDef methods[] = {
      "keys of items[start:stop] (argv[1] of each batch item) will be looked\n"
      "up in; changes nothing."},
     {"run_get", (PyCFunction)(void (*)(void))run_get, METH_FASTCALL,
-     "run_get(data, expires, atime, items, i, replies, resp2, now_ms, clock,\n"
-     "handler) -> (j, hits): the GET runner's loop (see the module source)."},
+     "run_get(data, expires, items, i, replies, resp2, now_ms, handler)\n"
+     "-> (j, hits): the GET runner's loop (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "actors._runs",
-    "The C side of the shard's runners (warm, run_get).", -1, methods,
+    "The C side of the shard's runners (warm, run_get) and the keyspace's table (KeyTable).",
+    -1, methods,
 };
 
 PyMODINIT_FUNC
@@ -323,8 +352,11 @@ PyInit__runs(void)
         if (null2 == NULL || null3 == NULL)
             return NULL;
     }
+    if (PyType_Ready(&KeyTable_Type) < 0 || PyType_Ready(&KTIter_Type) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddIntConstant(m, "ACTIVE", WARM_LAYOUT) < 0) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "ACTIVE", WARM_LAYOUT) < 0
+                      || PyModule_AddObjectRef(m, "KeyTable", (PyObject *)&KeyTable_Type) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -4,6 +4,12 @@ Owned by exactly one `ShardActor`: only that actor's thread reads or writes a
 Keyspace (handlers receive it as ``db``).  Values are plain Python objects:
 ``bytes`` for strings; the other data types add their own classes.
 
+Keys and values live in ``data``, a `KeyTable` (actors/keytable.py): a
+mapping that also keeps each key's LRU clock (OBJECT IDLETIME, LRU eviction)
+in the key's own slot.  Every store stamps it; reads stamp it through
+``touch`` (`lookup`), and LOOKUP_NOTOUCH reads (`peek`) use ``get``.  The
+shard sets ``data.clock`` when its clock moves (`set_clock`).
+
 Expiry
     ``expires`` maps key -> absolute deadline in ms.  Reads expire lazily
     (`lookup`).  For the active cycle every deadline is also pushed on
@@ -19,6 +25,7 @@ from __future__ import annotations
 import heapq
 import time
 
+from actors.keytable import KeyTable
 from server.protocol import CommandError
 
 __all__ = ["Keyspace", "WRONGTYPE", "type_name", "register_type", "encoding_of"]
@@ -62,18 +69,16 @@ def encoding_of(v) -> bytes:
 
 
 class Keyspace:
-    __slots__ = ("index", "shard", "data", "expires", "_heap", "atime", "watchers",
+    __slots__ = ("index", "shard", "data", "expires", "_heap", "watchers",
                  "expired_count", "hits", "misses")
 
     def __init__(self, shard, index: int):
         self.shard = shard
         self.index = index
-        self.data: dict[bytes, object] = {}
+        # key -> value, with each key's LRU clock (seconds) beside it
+        self.data = KeyTable(shard.clock)
         self.expires: dict[bytes, int] = {}
         self._heap: list[tuple[int, bytes]] = []
-        # LRU clock (seconds) per key for OBJECT IDLETIME; the shard reuses one
-        # int object per second so entries share it.
-        self.atime: dict[bytes, int] = {}
         # key -> set of watch tokens (MULTI/WATCH); touched on every write
         self.watchers: dict[bytes, set] = {}
         self.expired_count = 0
@@ -86,8 +91,9 @@ class Keyspace:
         return self.shard.now_ms
 
     def lookup(self, key: bytes):
-        """The live value of key, or None; expires it lazily if due."""
-        v = self.data.get(key)
+        """The live value of key, or None; expires it lazily if due.  Stamps
+        the key's LRU clock (an expired key is deleted, stamp and all)."""
+        v = self.data.touch(key)
         if v is None:
             return None
         if self.expires:
@@ -95,7 +101,6 @@ class Keyspace:
             if t is not None and t <= self.shard.now_ms:
                 self._expire_now(key)
                 return None
-        self.atime[key] = self.shard.clock
         return v
 
     def peek(self, key: bytes):
@@ -131,7 +136,7 @@ class Keyspace:
 
     def get_str(self, key: bytes):
         # lookup() + get() inlined: this is GET's whole path
-        v = self.data.get(key)
+        v = self.data.touch(key)
         if v is None:
             self.misses += 1
             if self.shard.notify_flags:
@@ -145,7 +150,6 @@ class Keyspace:
                 if self.shard.notify_flags:
                     self.notify(N_KEY_MISS, b"keymiss", key)
                 return None
-        self.atime[key] = self.shard.clock
         self.hits += 1
         if type(v) is bytes:
             return v
@@ -169,10 +173,9 @@ class Keyspace:
             self.notify(N_NEW, b"new", key)
         if sh.tracking:
             sh.invalidate(key)
-        self.data[key] = value
+        self.data[key] = value              # stamps the LRU clock too
         if not keep_ttl and self.expires and key in self.expires:
             del self.expires[key]
-        self.atime[key] = self.shard.clock
         if self.watchers:
             self.touched(key)
 
@@ -192,7 +195,6 @@ class Keyspace:
     def put(self, key: bytes, value) -> None:
         """Replace the value of a key in place, keeping its TTL (APPEND, INCR...)."""
         self.data[key] = value
-        self.atime[key] = self.shard.clock
         if self.watchers:
             self.touched(key)
 
@@ -225,7 +227,6 @@ class Keyspace:
             self.shard.invalidate(key)
         del self.data[key]
         self.expires.pop(key, None)
-        self.atime.pop(key, None)
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:
         self.expires[key] = deadline_ms
@@ -266,10 +267,9 @@ class Keyspace:
             for key in list(self.watchers):
                 if key in self.data:
                     self.touched(key)
-        self.data = {}
+        self.data = KeyTable(self.shard.clock)
         self.expires = {}
         self._heap = []
-        self.atime = {}
         return n
 
     # ------------------------------------------------------------------ expiry

@@ -10,7 +10,7 @@ once per batch and only then calls `ShardMemory.before_batch` /
 The estimate
     ``used`` is the sum of per-key estimates kept in ``sizes`` (one dict per
     database).  After a batch, every key named by its commands is re-measured
-    (`key_size`: key object + value graph + dict/atime/TTL entry overheads,
+    (`key_size`: key object + value graph + table/TTL entry overheads,
     large containers measured from a sample of their elements), so writes
     through commands are tracked exactly as far as the size model goes.
     Changes that name no key on this shard (active expiry, FLUSHALL, SWAPDB,
@@ -26,7 +26,7 @@ Eviction
     database (from a key snapshot refreshed as it goes stale, standing in for
     Redis's dictGetSomeKeys) into a pool of the 16 best (Redis's
     EVPOOL_SIZE); the best is evicted.  LRU ranks by idle time (the
-    keyspace's ``atime`` clock, 1 s resolution), LFU by Redis's logarithmic
+    key's LRU clock in the keyspace's table, 1 s resolution), LFU by Redis's logarithmic
     counter with decay (kept here in ``lfu``, counted for keys named in
     batches while an lfu policy is active), volatile-ttl by nearest deadline.
     volatile-* policies only consider keys with a TTL.  If nothing can be
@@ -51,9 +51,9 @@ __all__ = ["ShardMemory", "key_size", "value_size", "apply_memory_config",
 
 OOM_ERROR = "OOM command not allowed when used memory > 'maxmemory'."
 
-# Per-key bookkeeping beyond the key and value objects: the slots and entries
-# in ``data`` and ``atime`` (CPython dicts keep a third to two thirds of their
-# slots free and grow by doubling), plus allocator rounding.  Calibrated so
+# Per-key bookkeeping beyond the key and value objects: the key's slot in
+# ``data`` (a KeyTable: 32 bytes a slot, a third to seven eighths of them
+# free, grown by doubling), plus allocator rounding.  Calibrated so
 # that the estimate tracks RSS growth for 100-byte strings (docs/robustness.md);
 # a volatile key adds its ``expires`` entry and its heap tuple.
 KEY_OVERHEAD = 200
@@ -293,7 +293,7 @@ class ShardMemory:
             return None
         p = self.policy
         if p.endswith("lru"):
-            return float(self.shard.clock - db.atime.get(key, 0))
+            return float(self.shard.clock - (db.data.lru(key) or 0))
         if p.endswith("lfu"):
             ent = self.lfu[db.index].get(key)
             c = LFU_INIT_VAL if ent is None else self._lfu_decayed(

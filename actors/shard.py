@@ -111,17 +111,18 @@ BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 # slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
-# actors/_runs.c: ``WARM(dicts, items, start, stop)`` prefetches the dict
-# entries the keys of items[start:stop] will be looked up in, so a runner's
-# cache misses overlap instead of stalling it one key at a time (it changes
-# nothing; runners call it every WARM_WINDOW items); ``C_RUN_GET`` is the GET
-# runner's loop in C (server/commands/strings.py, run_get).  None when the
-# extension is not built; WARM also off another CPython's dict layout.
+# actors/_runs.c: ``WARM(tables, items, start, stop)`` prefetches the
+# KeyTable slots (and, on CPython 3.11, dict entries) the keys of
+# items[start:stop] will be looked up in, so a runner's cache misses overlap
+# instead of stalling it one key at a time (it changes nothing; runners call
+# it every WARM_WINDOW items); ``C_RUN_GET`` is the GET runner's loop in C
+# (server/commands/strings.py, run_get).  Both None when the extension is not
+# built (the keyspace's table is then actors.keytable.PyKeyTable).
 try:
     from actors import _runs
 except ImportError:
     _runs = None
-WARM = _runs.warm if _runs is not None and _runs.ACTIVE else None
+WARM = _runs.warm if _runs is not None else None
 C_RUN_GET = _runs.run_get if _runs is not None else None
 WARM_WINDOW = 32
 
@@ -240,9 +241,9 @@ class ShardActor(pykka.ThreadingActor):
         # about to kill the actor (server/failures.py: answer what it leaves)
         self.on_death = on_death
         self.bridge = bridge
-        self.dbs = [Keyspace(self, i) for i in range(databases)]
         self.now_ms = time.time_ns() // 1_000_000
         self.clock = self.now_ms // 1000
+        self.dbs = [Keyspace(self, i) for i in range(databases)]
         self.stats = ShardStats()
         self.stats_expired = 0
         self.hooks = hooks      # server-wide read-only config (encoding limits...)
@@ -349,13 +350,20 @@ class ShardActor(pykka.ThreadingActor):
             if self.held_by is tx:
                 return
 
+    def set_clock(self, c: int) -> None:
+        """Move the LRU clock (seconds): each database's table stamps keys
+        with it (actors/keytable.py)."""
+        self.clock = c
+        for db in self.dbs:
+            db.data.clock = c
+
     def _handle(self, message):
         t0 = time.perf_counter_ns()
         ms = time.time_ns() // 1_000_000
         self.now_ms = ms
         c = ms // 1000
         if c != self.clock:
-            self.clock = c
+            self.set_clock(c)
         st = self.stats
         st.messages += 1
         try:

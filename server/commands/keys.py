@@ -587,7 +587,7 @@ def cmd_swapdb(db, argv):
     # batch that already resolved its database (pipelined commands after
     # this SWAPDB in the same batch) writes to the right one, as Redis's
     # client keeps its db number.
-    for f in ("data", "expires", "_heap", "atime", "expired_count"):
+    for f in ("data", "expires", "_heap", "expired_count"):
         va, vb = getattr(x, f), getattr(y, f)
         setattr(x, f, vb)
         setattr(y, f, va)
@@ -667,7 +667,8 @@ def _idle_item(db, argv):
     if _read_notouch(db, argv[2], False) is None:
         return None
     clock = db.shard.clock
-    return max(0, clock - db.atime.get(argv[2], clock))
+    t = db.data.lru(argv[2])
+    return 0 if t is None else max(0, clock - t)
 
 
 def _lfu_policy(conn) -> bool:

@@ -184,5 +184,5 @@ def cmd_restore(db, argv):
     if idle >= 0:
         # Shardis keeps an access clock per key (OBJECT IDLETIME) but no LFU
         # counter, so FREQ is validated and otherwise ignored.
-        db.atime[key] = db.shard.clock - idle
+        db.data.set_lru(key, max(0, db.shard.clock - idle))
     return OK

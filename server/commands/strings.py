@@ -149,16 +149,14 @@ def run_get(db, items, i, replies, proto):
     c_run = _shard.C_RUN_GET
     if c_run is not None:
         sh = db.shard
-        j, hits = c_run(db.data, db.expires, db.atime, items, i, replies, proto == 2,
-                        sh.now_ms, sh.clock, cmd_get)
+        j, hits = c_run(db.data, db.expires, items, i, replies, proto == 2,
+                        sh.now_ms, cmd_get)
         db.hits += hits
         db.misses += j - i - hits
         return j
-    data = db.data
+    touch = db.data.touch
     expires = db.expires
-    atime = db.atime
     now = db.shard.now_ms
-    clock = db.shard.clock
     null = b"$-1\r\n" if proto == 2 else b"_\r\n"
     append = replies.append
     n = len(items)
@@ -170,7 +168,9 @@ def run_get(db, items, i, replies, proto):
         if item[0] is not cmd_get or item[2] is not None:
             break
         key = item[1][1]
-        v = data.get(key)
+        # the read's LRU stamp comes first; where the loop stops, the
+        # per-command path stamps the key too (or expires it)
+        v = touch(key)
         if v is None:
             append(null)
         else:
@@ -180,7 +180,6 @@ def run_get(db, items, i, replies, proto):
                 t = expires.get(key)
                 if t is not None and t <= now:
                     break
-            atime[key] = clock
             hits += 1
             append(BULK_HDR[len(v)] + v + b"\r\n")
         j += 1
@@ -197,8 +196,6 @@ def run_set(db, items, i, replies, proto):
         return i
     data = db.data
     expires = db.expires
-    atime = db.atime
-    clock = db.shard.clock
     append = replies.append
     n = len(items)
     j = i
@@ -206,7 +203,7 @@ def run_set(db, items, i, replies, proto):
     # prefetch the next window's entries every WARM_WINDOW items (never
     # without the extension)
     wend = i if warm is not None else n
-    dicts = (data, atime, expires) if expires else (data, atime)
+    dicts = (data, expires) if expires else (data,)
     while j < n:
         if j >= wend:
             wend = j + WARM_WINDOW
@@ -216,10 +213,9 @@ def run_set(db, items, i, replies, proto):
         if item[0] is not cmd_set or item[2] is not None or len(argv) != 3:
             break
         key = argv[1]
-        data[key] = argv[2]
+        data[key] = argv[2]             # stamps the key's LRU clock too
         if expires and key in expires:
             del expires[key]
-        atime[key] = clock
         append(b"+OK\r\n")
         j += 1
     return j

@@ -163,12 +163,11 @@ def shard_snapshot(shard) -> dict:
         if not n:
             continue
         s = k = 0
-        for key, v in islice(data.items(), MEM_EXACT_KEYS if n <= MEM_EXACT_KEYS
-                             else MEM_SAMPLE_KEYS):
-            s += sys.getsizeof(key) + approx_size(v)
+        # the table's iterator is lazy (its items() is a list of every key)
+        for key in islice(data, MEM_EXACT_KEYS if n <= MEM_EXACT_KEYS else MEM_SAMPLE_KEYS):
+            s += sys.getsizeof(key) + approx_size(data[key])
             k += 1
-        est = (sys.getsizeof(data) + sys.getsizeof(ks.expires) + sys.getsizeof(ks.atime)
-               + s * n // k)
+        est = sys.getsizeof(data) + sys.getsizeof(ks.expires) + s * n // k
         mem += est
         dbs.append({"db": ks.index, "keys": n, "expires": len(ks.expires), "mem": est})
     peak = st.peak_mailbox
@@ -279,17 +278,19 @@ def list_keys(shard, dbi: int, pattern: bytes, count: int) -> dict:
     out = []
     scanned = 0
     pat = pattern.decode("latin-1")
-    for key, v in ks.data.items():
+    data = ks.data
+    for key in data:            # lazy, unlike data.items()
         scanned += 1
         if scanned > LIST_SCAN_BUDGET or len(out) >= count:
             break
+        v = data[key]
         t = ks.expires.get(key)
         if t is not None and t <= now:
             continue
         if pat == "*" or fnmatchcase(key.decode("latin-1"), pat):
             out.append({"key": _text(key, 256), "key_hex": key[:256].hex(),
                         "type": type_name(v).decode(), "shard": shard.index})
-    return {"keys": out, "complete": scanned <= min(len(ks.data), LIST_SCAN_BUDGET)
+    return {"keys": out, "complete": scanned <= min(len(data), LIST_SCAN_BUDGET)
             and len(out) < count}
 
 

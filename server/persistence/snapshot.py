@@ -113,7 +113,7 @@ def _install(shard, entries, clock):
         if deadline is not None:
             db.set_expire(key, deadline)
         if idle is not None:
-            db.atime[key] = clock - idle
+            db.data.set_lru(key, max(0, clock - idle))
         n += 1
     return n
 
