@@ -32,9 +32,13 @@ open addressing with the hash, key, value and clock of a key in one 32-byte
 slot, so a lookup reads one cache line and the shard's C GET loop stamps the
 clock in it.  The Python class below is the fallback when the extension is
 not built and the specification tests/test_keytable.py holds the C table to.
+The environment variable ``SHARDIS_PURE_TABLE=1`` picks it even when the
+extension is built (tests/test_keytable_server.py runs a server on each).
 """
 
 from __future__ import annotations
+
+import os
 
 __all__ = ["KeyTable", "PyKeyTable", "C_KEYTABLE"]
 
@@ -119,4 +123,5 @@ try:
 except ImportError:          # no C compiler at install: the Python table
     C_KEYTABLE = None
 
-KeyTable = C_KEYTABLE if C_KEYTABLE is not None else PyKeyTable
+KeyTable = (C_KEYTABLE if C_KEYTABLE is not None and os.environ.get("SHARDIS_PURE_TABLE") != "1"
+            else PyKeyTable)

@@ -24,6 +24,7 @@ from pykka._envelope import Envelope
 from server.protocol import BIG_BULK, BigBulk, CommandError, Err, Raw, encode
 
 from .keyspace import Keyspace
+from .keytable import KeyTable
 from collections import deque
 
 from .messages import PRE_WAIT, Batch, Call, Tick, TxHold, TxRelease
@@ -117,13 +118,16 @@ RUNNERS: dict = {}
 # instead of stalling it one key at a time (it changes nothing; runners call
 # it every WARM_WINDOW items); ``C_RUN_GET`` is the GET runner's loop in C
 # (server/commands/strings.py, run_get).  Both None when the extension is not
-# built (the keyspace's table is then actors.keytable.PyKeyTable).
+# built (the keyspace's table is then actors.keytable.PyKeyTable).  With the
+# Python table chosen over a built extension (SHARDIS_PURE_TABLE=1), WARM
+# skips the table (a dict subclass) and C_RUN_GET is None.
 try:
     from actors import _runs
 except ImportError:
     _runs = None
 WARM = _runs.warm if _runs is not None else None
-C_RUN_GET = _runs.run_get if _runs is not None else None
+# (the C loop reads the C table's slots: not with the Python table)
+C_RUN_GET = _runs.run_get if _runs is not None and KeyTable is _runs.KeyTable else None
 WARM_WINDOW = 32
 
 
