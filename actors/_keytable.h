@@ -49,6 +49,18 @@ typedef struct {
 static PyTypeObject KeyTable_Type;
 #define KeyTable_Check(o) (Py_TYPE(o) == &KeyTable_Type)
 
+/* KeyError(key) whatever key is (a tuple key stays one argument, as with
+ * dict's _PyErr_SetKeyError). */
+static void
+kt_key_error(PyObject *key)
+{
+    PyObject *args = PyTuple_Pack(1, key);
+    if (args != NULL) {
+        PyErr_SetObject(PyExc_KeyError, args);
+        Py_DECREF(args);
+    }
+}
+
 static inline int
 kt_same(const KTSlot *s, PyObject *key, Py_hash_t h)
 {
@@ -103,6 +115,22 @@ kt_alloc(size_t n)
     if (s == NULL)
         PyErr_NoMemory();
     return s;
+}
+
+/* A clock value: an int in [0, 2**32) (OverflowError otherwise, as for a
+ * negative one). */
+static int
+kt_clock_arg(PyObject *o, uint32_t *out)
+{
+    unsigned long c = PyLong_AsUnsignedLong(o);
+    if (c == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (c > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "a KeyTable clock is below 2**32");
+        return -1;
+    }
+    *out = (uint32_t)c;
+    return 0;
 }
 
 /* Rehash into n slots (a power of two that holds `used` under 2/3). */
@@ -209,8 +237,11 @@ static PyObject *
 kt_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"clock", NULL};
-    unsigned long clock = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|k:KeyTable", kwlist, &clock))
+    PyObject *clock_arg = NULL;
+    uint32_t clock = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:KeyTable", kwlist, &clock_arg))
+        return NULL;
+    if (clock_arg != NULL && kt_clock_arg(clock_arg, &clock) < 0)
         return NULL;
     KeyTableObject *t = (KeyTableObject *)type->tp_alloc(type, 0);
     if (t == NULL)
@@ -221,7 +252,7 @@ kt_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     t->mask = KT_MIN_SLOTS - 1;
-    t->clock = (uint32_t)clock;
+    t->clock = clock;
     return (PyObject *)t;
 }
 
@@ -256,7 +287,7 @@ kt_getitem(KeyTableObject *t, PyObject *key)
     KTSlot *s = kt_lookup(t, key);
     if (s == NULL) {
         if (!PyErr_Occurred())
-            PyErr_SetObject(PyExc_KeyError, key);
+            kt_key_error(key);
         return NULL;
     }
     return Py_NewRef(s->value);
@@ -287,7 +318,7 @@ kt_ass_subscript(KeyTableObject *t, PyObject *key, PyObject *value)
     if (value == NULL) {
         int r = kt_remove(t, key, NULL);
         if (r == 0)
-            PyErr_SetObject(PyExc_KeyError, key);
+            kt_key_error(key);
         return r > 0 ? 0 : -1;
     }
     if (!PyBytes_Check(key)) {
@@ -354,8 +385,8 @@ kt_set_lru(KeyTableObject *t, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "set_lru(key, clock)");
         return NULL;
     }
-    unsigned long c = PyLong_AsUnsignedLong(args[1]);
-    if (c == (unsigned long)-1 && PyErr_Occurred())
+    uint32_t c;
+    if (kt_clock_arg(args[1], &c) < 0)
         return NULL;
     KTSlot *s = kt_lookup(t, args[0]);
     if (s == NULL) {
@@ -363,7 +394,7 @@ kt_set_lru(KeyTableObject *t, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         Py_RETURN_FALSE;
     }
-    s->lru = (uint32_t)c;
+    s->lru = c;
     Py_RETURN_TRUE;
 }
 
@@ -382,7 +413,7 @@ kt_pop(KeyTableObject *t, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     if (nargs == 2)
         return Py_NewRef(args[1]);
-    PyErr_SetObject(PyExc_KeyError, args[0]);
+    kt_key_error(args[0]);
     return NULL;
 }
 
@@ -401,7 +432,9 @@ kt_clear(KeyTableObject *t, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* 0: keys, 1: values, 2: (key, value) items */
+/* A list of the keys (what == 0) or the values (1), taken in one scan
+ * that allocates nothing, so no garbage collection (and so no Python code)
+ * can change the table in the middle. */
 static PyObject *
 kt_list(KeyTableObject *t, int what)
 {
@@ -411,39 +444,72 @@ kt_list(KeyTableObject *t, int what)
     Py_ssize_t k = 0;
     for (size_t i = 0; i <= t->mask; i++) {
         KTSlot *s = &t->slots[i];
-        if (s->key == NULL)
-            continue;
-        PyObject *o;
-        if (what == 0)
-            o = Py_NewRef(s->key);
-        else if (what == 1)
-            o = Py_NewRef(s->value);
-        else if ((o = PyTuple_Pack(2, s->key, s->value)) == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, k++, o);
+        if (s->key != NULL)
+            PyList_SET_ITEM(out, k++, Py_NewRef(what == 0 ? s->key : s->value));
     }
     return out;
 }
 
+/* Keys and values as two lists of one scan (*keys, *values: new
+ * references), for items() and copy(): building tuples or a dict may run
+ * the GC, so that happens after the scan, from the lists. */
+static int
+kt_pairs(KeyTableObject *t, PyObject **keys, PyObject **values)
+{
+    *keys = PyList_New(t->used);
+    *values = PyList_New(t->used);
+    if (*keys == NULL || *values == NULL) {
+        Py_XDECREF(*keys);
+        Py_XDECREF(*values);
+        return -1;
+    }
+    Py_ssize_t k = 0;
+    for (size_t i = 0; i <= t->mask; i++) {
+        KTSlot *s = &t->slots[i];
+        if (s->key != NULL) {
+            PyList_SET_ITEM(*keys, k, Py_NewRef(s->key));
+            PyList_SET_ITEM(*values, k++, Py_NewRef(s->value));
+        }
+    }
+    return 0;
+}
+
 static PyObject *kt_keys(KeyTableObject *t, PyObject *u) { return kt_list(t, 0); }
 static PyObject *kt_values(KeyTableObject *t, PyObject *u) { return kt_list(t, 1); }
-static PyObject *kt_items(KeyTableObject *t, PyObject *u) { return kt_list(t, 2); }
+
+static PyObject *
+kt_items(KeyTableObject *t, PyObject *unused)
+{
+    PyObject *keys, *values;
+    if (kt_pairs(t, &keys, &values) < 0)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *pair = PyTuple_Pack(2, PyList_GET_ITEM(keys, i), PyList_GET_ITEM(values, i));
+        if (pair == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, pair);
+    }
+    Py_DECREF(keys);
+    Py_DECREF(values);
+    return out;
+}
 
 static PyObject *
 kt_copy(KeyTableObject *t, PyObject *unused)
 {
-    PyObject *d = PyDict_New();
-    if (d == NULL)
+    PyObject *keys, *values;
+    if (kt_pairs(t, &keys, &values) < 0)
         return NULL;
-    for (size_t i = 0; i <= t->mask; i++) {
-        KTSlot *s = &t->slots[i];
-        if (s->key != NULL && PyDict_SetItem(d, s->key, s->value) < 0) {
-            Py_DECREF(d);
-            return NULL;
-        }
+    PyObject *d = PyDict_New();
+    for (Py_ssize_t i = 0; d != NULL && i < PyList_GET_SIZE(keys); i++) {
+        if (PyDict_SetItem(d, PyList_GET_ITEM(keys, i), PyList_GET_ITEM(values, i)) < 0)
+            Py_CLEAR(d);
     }
+    Py_DECREF(keys);
+    Py_DECREF(values);
     return d;
 }
 
@@ -472,11 +538,7 @@ kt_set_clock(KeyTableObject *t, PyObject *v, void *unused)
         PyErr_SetString(PyExc_TypeError, "cannot delete clock");
         return -1;
     }
-    unsigned long c = PyLong_AsUnsignedLong(v);
-    if (c == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    t->clock = (uint32_t)c;
-    return 0;
+    return kt_clock_arg(v, &t->clock);
 }
 
 /* ---------------------------------------------------------------- iterator */

@@ -293,6 +293,10 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 if (t == NULL && PyErr_Occurred())
                     return NULL;
                 if (t != NULL) {
+                    /* only an int: another type's __index__ could run code
+                     * that changes the table under `slot` */
+                    if (!PyLong_CheckExact(t))
+                        break;
                     int overflow;
                     long long when = PyLong_AsLongLongAndOverflow(t, &overflow);
                     if (when == -1 && PyErr_Occurred())

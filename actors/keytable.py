@@ -22,10 +22,13 @@ plain dict, ``clear``) plus the clock:
   restamps a present key (RESTORE IDLETIME, loading a snapshot) and says
   whether it was there.
 
-Keys are ``bytes``: storing any other key raises TypeError, and a lookup of
-one finds nothing (no bytes key equals it).  Iteration raises RuntimeError if
-keys are added or removed meanwhile, as a dict's does; replacing a value is
-allowed.  ``keys``/``values``/``items`` return lists.
+Keys are ``bytes``: storing any other key raises TypeError, and in the C
+table a lookup of one finds nothing (the Python table, a dict, hashes it: an
+unhashable key raises TypeError, a memoryview finds the bytes it views).  The
+clock is an int in [0, 2**32) (the C table raises OverflowError outside).
+Iteration raises RuntimeError if keys are added or removed meanwhile (the C
+table: even an add and a remove that leave the size as it was); replacing a
+value is allowed.  ``keys``/``values``/``items`` return lists.
 
 The implementation is C (actors/_keytable.h, built into ``actors._runs``):
 open addressing with the hash, key, value and clock of a key in one 32-byte
@@ -58,17 +61,21 @@ class PyKeyTable(dict):
     def __setitem__(self, key, value):
         if not isinstance(key, bytes):
             raise TypeError("KeyTable keys must be bytes")
-        dict.__setitem__(self, key, value)
+        # stamp first: the replaced value's destructor may delete the key
         self._lru[key] = self.clock
+        dict.__setitem__(self, key, value)
 
+    # the stamps change before the values: a value's destructor may run code
+    # that uses the table
     def __delitem__(self, key):
+        self._lru.pop(key, None)
         dict.__delitem__(self, key)
-        del self._lru[key]
 
     def touch(self, key):
-        v = dict.get(self, key)
-        if v is not None:
-            self._lru[key] = self.clock
+        v = dict.get(self, key, _MISSING)
+        if v is _MISSING:
+            return None
+        self._lru[key] = self.clock
         return v
 
     def lru(self, key):
@@ -89,8 +96,8 @@ class PyKeyTable(dict):
         return default
 
     def clear(self):
-        dict.clear(self)
         self._lru.clear()
+        dict.clear(self)
 
     def copy(self) -> dict:
         return dict(self)

@@ -1,14 +1,18 @@
 """actors._runs (actors/_runs.c), the C side of the shard runners.
 
-``warm``, the cache prefetching of a run's keys, must change nothing (no
-write, no reference taken or dropped, no exception for odd input), and the
-runners must answer the same with it and without it.  ``run_get``, the GET
-runner's loop in C, must do exactly what the Python loop it replaces does
-(server/commands/strings.py, run_get), item for item."""
+``warm``, the cache prefetching of a run's keys in dicts and KeyTables, must
+change nothing (no write, no LRU stamp, no reference taken or dropped, no
+exception for odd input), and the runners must answer the same with it and
+without it.  ``run_get``, the GET runner's loop in C over a KeyTable, must
+do exactly what the Python loop it replaces does (server/commands/
+strings.py, run_get), item for item, LRU stamps included.  The table itself
+is tests/test_keytable.py's."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import example, given, settings
@@ -17,22 +21,31 @@ from hypothesis import strategies as st
 import server.commands  # noqa: F401 - registers the handlers and runners
 import server.commands.strings
 import actors.shard as shard_mod
-from actors._runs import ACTIVE, warm
+from actors._runs import ACTIVE, KeyTable, run_get as c_run_get, warm
+from actors.keytable import PyKeyTable
 from actors.messages import Batch
 from actors.shard import ShardActor
 from server.commands.strings import cmd_get, cmd_set
 
 
-def test_warm_reads_cpython_311_dicts_here():
-    # the supported interpreter (pyproject: 3.11) has the layout warm reads;
-    # on another version it is built as a no-op and the runners skip it
+def test_warm_reads_cpython_311_dicts_here_and_key_tables_anywhere():
+    # the supported interpreter (pyproject: 3.11) has the dict layout warm
+    # reads; on another version it skips dicts, but a KeyTable's slots are
+    # its own, so the runners call it whenever the extension is built
     assert ACTIVE == (1 if sys.version_info[:2] == (3, 11) else 0)
-    assert shard_mod.WARM is (warm if ACTIVE else None)
+    assert shard_mod.WARM is warm
+
+
+def _table_state(t):
+    """A KeyTable as text: items in slot order, each key's stamp, the clock
+    and the slot count (__sizeof__)."""
+    return repr([(k, v, t.lru(k)) for k, v in t.items()]) + repr((t.clock, t.__sizeof__()))
 
 
 def _snapshot(dicts, items):
-    """Everything warm could disturb: contents, and every object's refcount."""
-    objs = [o for d in dicts if isinstance(d, dict) for kv in d.items() for o in kv]
+    """Everything warm could disturb: contents, stamps, and every object's
+    refcount."""
+    objs = [o for d in dicts if isinstance(d, (dict, KeyTable)) for kv in d.items() for o in kv]
     objs += [o for it in items for o in (it if isinstance(it, (tuple, list)) else (it,))]
     objs += [a for it in items if isinstance(it, tuple) and len(it) > 1
              and isinstance(it[1], list) for a in it[1]]
@@ -41,7 +54,8 @@ def _snapshot(dicts, items):
     refs = [(id(o), sys.getrefcount(o)) for o in objs
             if isinstance(o, (tuple, list)) or (isinstance(o, bytes) and len(o) > 1)]
     # contents as text: a copy holding the objects would change their counts
-    return [repr(list(d.items())) if isinstance(d, dict) else repr(d) for d in dicts], refs
+    return [_table_state(d) if isinstance(d, (KeyTable, PyKeyTable))
+            else repr(list(d.items())) if isinstance(d, dict) else repr(d) for d in dicts], refs
 
 
 keys = st.one_of(st.binary(max_size=20), st.text(max_size=5), st.integers(-5, 5))
@@ -57,18 +71,28 @@ items_st = st.lists(st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=st.lists(st.dictionaries(keys, st.binary(max_size=8), max_size=300), max_size=4),
+@given(data=st.lists(st.tuples(st.dictionaries(keys, st.binary(max_size=8), max_size=300),
+                               st.sampled_from(["dict", "table", "pytable"])), max_size=4),
        dels=st.integers(0, 50), items=items_st,
-       start=st.integers(-5, 90), stop=st.integers(-5, 400))
-def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, stop):
+       start=st.integers(-5, 90), stop=st.integers(-5, 400), clock=st.integers(0, 2**32 - 1))
+def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, stop, clock):
     # fresh copies: objects of the test's own, which nothing else holds
     fresh = (lambda x: bytes(bytearray(x)) if isinstance(x, bytes) else x)
-    data = [{fresh(k): fresh(v) for k, v in d.items()} for d in data]
+    tables = []
+    for d, kind in data:
+        # a KeyTable (of the bytes keys; stamps of its clock) or a dict;
+        # the Python table is a dict subclass, which warm skips
+        t = {} if kind == "dict" else KeyTable(clock) if kind == "table" else PyKeyTable(clock)
+        for k, v in d.items():
+            if kind == "dict" or isinstance(k, bytes):
+                t[fresh(k)] = fresh(v)
+        tables.append(t)
+    data = tables
     items = [tuple(fresh(x) if not isinstance(x, list) else [fresh(a) for a in x] for x in it)
              if isinstance(it, tuple) else fresh(it) if isinstance(it, bytes)
              else [it[0], [fresh(a) for a in it[1]] if isinstance(it[1], list) else it[1]]
              for it in items]
-    for d in data:              # deleted entries leave dummies in the table
+    for d in data:      # deleted entries: a dict's dummies, a KeyTable's shifts and shrinks
         for k in list(d)[:dels]:
             del d[k]
     # some lookups hit: use keys of the dicts as argv[1]
@@ -84,15 +108,20 @@ def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, sto
 @pytest.mark.parametrize("n", [3, 100, 1000, 70_000])    # 8, 16 and 32-bit index tables
 def test_warm_on_tables_of_every_index_width(n):
     data = {b"k%d" % i: b"v%d" % i for i in range(n)}
-    atime = dict.fromkeys(data, 7)
+    expires = dict.fromkeys(data, 7)
+    table = KeyTable(3)
+    for k, v in data.items():
+        table[k] = v
     for i in range(0, n, 3):
-        del atime[b"k%d" % i]
+        del expires[b"k%d" % i]
+        del table[b"k%d" % i]
     items = [(cmd_get, [b"GET", b"k%d" % (i * 7919 % (2 * n))], None, 0) for i in range(300)]
-    before = _snapshot((data, atime), items)
-    for start in range(0, 300, 32):
-        warm((data, atime), items, start, start + 32)
-    warm((data, atime), items, 0, 10**9)       # clamped to the window size
-    assert _snapshot((data, atime), items) == before
+    for tables in ((data, expires), (table, expires), (table,), (expires, table, data)):
+        before = _snapshot(tables, items)
+        for start in range(0, 300, 32):
+            warm(tables, items, start, start + 32)
+        warm(tables, items, 0, 10**9)       # clamped to the window size
+        assert _snapshot(tables, items) == before
 
 
 def test_warm_rejects_wrong_arguments():
@@ -167,6 +196,22 @@ names = st.one_of(st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f"]),
                   st.binary(min_size=1, max_size=3))
 
 
+class _KeyspaceLike:
+    """What strings.run_get uses of a Keyspace: its table, TTLs, hit
+    counters and the shard's time."""
+
+    def __init__(self, data, now_ms: int):
+        self.data = data
+        self.expires: dict = {}
+        self.hits = self.misses = 0
+        self.shard = SimpleNamespace(now_ms=now_ms)
+
+
+# (C loop?, table): the C loop reads a C table's slots; the Python loop
+# takes either table
+LOOPS = [(True, KeyTable), (False, KeyTable), (False, PyKeyTable)]
+
+
 @settings(max_examples=300, deadline=None)
 @given(store=st.dictionaries(names, values, max_size=30),
        ttls=st.dictionaries(names,     # due at now: <= 1000
@@ -191,60 +236,88 @@ def test_c_run_get_does_what_the_python_loop_does(store, ttls, reqs, start, resp
             items.append((cmd_get, [b"GET", key], object(), 0))
         else:
             items.append((cmd_set, [b"SET", key, b"x"], None, 0))
-    results = []
-    for c_get in (True, False):
+    # each key's stamp before the run: its own, so that a restamp shows
+    before = {k: n for n, k in enumerate(store)}
+    results, stamps = [], []
+    for c_loop, T in LOOPS:
         saved = shard_mod.C_RUN_GET
-        shard_mod.C_RUN_GET = saved if c_get else None
+        shard_mod.C_RUN_GET = c_run_get if c_loop else None
         try:
-            shard = ShardActor(0, 1, _Bridge())
-            shard.now_ms = now
-            shard.clock = 77
-            db = shard.dbs[0]
+            table = T(5)
             for k, v in store.items():
-                db.data[k] = v
+                table[k] = v
+                table.set_lru(k, before[k])
+            table.clock = 77
+            db = _KeyspaceLike(table, now)
             for k, t in ttls.items():
-                if k in db.data:
+                if k in table:
                     db.expires[k] = t
             replies = [b"before"]
             j = server.commands.strings.run_get(db, items, start, replies, 2 if resp2 else 3)
-            results.append((j, replies, db.hits, db.misses, sorted(db.atime.items()),
-                            sorted(db.data.items(), key=repr), sorted(db.expires.items())))
+            results.append((j, replies, db.hits, db.misses, sorted(table.items(), key=repr),
+                            sorted(db.expires.items())))
+            stamps.append({k: table.lru(k) for k in store})
         finally:
             shard_mod.C_RUN_GET = saved
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
+    j, hits = results[0][0], results[0][2]
+    answered = [it[1][1] for it in items[start:j]]
+    assert hits == sum(k in store for k in answered)
+    # a hit stamps the key with the table's clock; nothing else is stamped
+    want = {k: 77 if k in answered else before[k] for k in store}
+    assert stamps[0] == want
+    # the Python loop stamps (touch) before it looks at the value, so the
+    # key it stops at is stamped too; the per-command path that answers it
+    # then stamps it anyway, or expires it
+    if j < len(items) and items[j][0] is cmd_get and items[j][2] is None \
+            and items[j][1][1] in store:
+        want[items[j][1][1]] = 77
+    assert stamps[1] == stamps[2] == want
 
 
 def test_c_run_get_leaves_a_key_that_is_not_bytes_to_the_per_command_path():
     # the parser only makes bytes; anything else stops the C loop, which the
     # Python loop (and cmd_get) would have answered as a miss
-    from actors._runs import run_get
     items = [(cmd_get, [b"GET", b"a"], None, 0), (cmd_get, [b"GET", "a"], None, 0)]
+    t = KeyTable(3)
+    t[b"a"] = b"1"
+    t.clock = 9
     replies = []
-    assert run_get({b"a": b"1"}, {}, {}, items, 0, replies, True, 0, 1, cmd_get) == (1, 1)
-    assert replies == [b"$1\r\n1\r\n"]
+    assert c_run_get(t, {}, items, 0, replies, True, 0, cmd_get) == (1, 1)
+    assert replies == [b"$1\r\n1\r\n"] and t.lru(b"a") == 9
 
 
 def test_c_run_get_rejects_wrong_arguments_and_propagates_errors():
-    from actors._runs import run_get
+    t = KeyTable()
     with pytest.raises(TypeError):
-        run_get({}, {}, {}, [], 0, [], True, 0, 1)
+        c_run_get(t, {}, [], 0, [], True, 0)
     with pytest.raises(TypeError):
-        run_get([], {}, {}, [], 0, [], True, 0, 1, cmd_get)
+        c_run_get(t, {}, [], 0, [], True, 0, 1, cmd_get)      # the old signature's clock
+    # the C loop reads the C table's slots: a dict or the Python table is refused
+    for data in ({}, PyKeyTable(), []):
+        with pytest.raises(TypeError):
+            c_run_get(data, {}, [], 0, [], True, 0, cmd_get)
     with pytest.raises(TypeError):
-        run_get({}, {}, {}, (), 0, [], True, 0, 1, cmd_get)
+        c_run_get(t, [], [], 0, [], True, 0, cmd_get)
+    with pytest.raises(TypeError):
+        c_run_get(t, {}, (), 0, [], True, 0, cmd_get)
+    with pytest.raises(TypeError):
+        c_run_get(t, {}, [], 0, (), True, 0, cmd_get)
 
     class Boom:
         def __bool__(self):
             raise ValueError("boom")
     with pytest.raises(ValueError):
-        run_get({}, {}, {}, [], 0, [], Boom(), 0, 1, cmd_get)
-    # a TTL that is not an int: the error comes out, the replies so far stay
+        c_run_get(t, {}, [], 0, [], Boom(), 0, cmd_get)
+    # a TTL that is not an int (the server stores only ints): the loop stops
+    # there, unstamped, and leaves the key to the per-command path
+    t[b"a"], t[b"b"] = b"1", b"2"
+    t.clock = 9
     replies = []
     items = [(cmd_get, [b"GET", b"a"], None, 0), (cmd_get, [b"GET", b"b"], None, 0)]
-    with pytest.raises(TypeError):
-        run_get({b"a": b"1", b"b": b"2"}, {b"b": "soon"}, {}, items, 0, replies, True, 0, 1,
-                cmd_get)
+    assert c_run_get(t, {b"b": "soon"}, items, 0, replies, True, 0, cmd_get) == (1, 1)
     assert replies == [b"$1\r\n1\r\n"]
+    assert t.lru(b"a") == 9 and t.lru(b"b") == 0
 
 
 # ---------------------------------------------------------------- memory safety
@@ -282,29 +355,71 @@ for rep in range(int(sys.argv[2])):
         else:
             items.append((object(), [b"SET", key(), b"v"], object(), 0))
     start, stop = rnd.randint(-5, 320), rnd.randint(-5, 400)
-    _runs.warm(tuple(dicts), items, start, stop)
-    data, expires, atime = (dicts + [{}, {}, {}])[:3]
+    # the table: the first dict's bytes keys, some deleted (shifted back,
+    # the table shrunk)
+    data, expires = (dicts + [{}, {}])[:2]
+    table = _runs.KeyTable(rnd.randrange(2**32))
+    for k, v in data.items():
+        if isinstance(k, bytes):
+            table[k] = v
+    for k in list(table)[:rnd.randrange(50)]:
+        del table[k]
+    tables = dicts + [table, _runs.KeyTable()]
+    rnd.shuffle(tables)
+    _runs.warm(tuple(tables), items, start, stop)
     try:
-        _runs.run_get(data, expires, atime, items, rnd.randint(0, 300), [], rnd.random() < 0.5,
-                      rnd.randrange(-5, 5000), 1, HANDLER)
+        _runs.run_get(table, expires, items, rnd.randint(0, 300), [], rnd.random() < 0.5,
+                      rnd.randrange(-5, 5000), HANDLER)
     except TypeError:       # a TTL that is not an int
         pass
 print("ok")
 '''
 
 
-def test_runs_extension_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
-    """Build actors/_runs.c with ASan + UBSan and drive warm and run_get with
-    random dicts (8-, 16- and 32-bit index tables, deleted entries, keys of
-    every type) and items of every shape: any out-of-bounds read of a table,
-    use after free or undefined behaviour aborts the child process."""
-    import subprocess
-
+@pytest.fixture(scope="module")
+def sanitized(tmp_path_factory):
+    """actors._runs built with ASan + UBSan: (directory, environment)."""
     from conftest import build_sanitized
 
-    env = build_sanitized("actors/_runs.c", "actors._runs", tmp_path)
+    d = tmp_path_factory.mktemp("asan")
+    return d, build_sanitized("actors/_runs.c", "actors._runs", d)
+
+
+def test_runs_extension_is_clean_under_address_and_undefined_behaviour_sanitizers(sanitized):
+    """Build actors/_runs.c with ASan + UBSan and drive warm and run_get with
+    random dicts (8-, 16- and 32-bit index tables, deleted entries, keys of
+    every type), KeyTables (grown and shrunk) and items of every shape: any
+    out-of-bounds read of a table, use after free or undefined behaviour
+    aborts the child process."""
+    d, env = sanitized
     for seed in (1, 2):
         out = subprocess.run([sys.executable, "-c", _ASAN_DRIVER, str(seed), "60"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                             cwd=d, env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
         assert "runtime error" not in out.stderr, out.stderr[-3000:]
+
+
+_TTL_INDEX = r'''
+from actors import _runs
+t = _runs.KeyTable()
+for i in range(100):
+    t[b"k%d" % i] = b"v%d" % i
+
+class Deadline:                 # a TTL that is not an int: converted by __index__
+    def __index__(self):
+        t.clear()               # frees the slot run_get is about to stamp
+        return 10**15
+
+print(_runs.run_get(t, {b"k1": Deadline()}, [(None, [b"GET", b"k1"], None, 0)], 0, [], True,
+                    0, None))
+'''
+
+
+# run_get reads a TTL only if it is an exact int: converting another type
+# would call its __index__ while the loop holds the key's slot and value
+def test_c_run_get_survives_a_ttl_whose_conversion_changes_the_table(sanitized):
+    # the server only stores ints as TTLs; this is about memory safety
+    d, env = sanitized
+    out = subprocess.run([sys.executable, "-c", _TTL_INDEX], cwd=d, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
