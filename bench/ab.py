@@ -5,7 +5,8 @@ Each ``--variant NAME=PYTHON[@TREE]`` starts Shardis with that Python
 A/B of two commits: ``git archive OLD | tar -x -C /tmp/old``, then
 ``--variant old=python@/tmp/old --variant new=python``); one redis-server
 runs beside them.  Every round runs
-``redis-benchmark -t set,get -r 100000`` at each ``C:P:N`` (clients,
+``redis-benchmark -t set,get -r 100000`` (``--keyspace K``: ``-r K``; 0: no
+``-r``, one key, as the harness's c1/c50 scenarios) at each ``C:P:N`` (clients,
 pipeline, requests) against all servers, the order reversed every other
 round so neither side always runs first, and prints the median rps and each
 variant's ratio to redis.  Used for the interpreter comparison in
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variant", action="append", required=True, metavar="NAME=PYTHON[@TREE]")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scenarios", default=DEFAULT_SCENARIOS, metavar="C:P:N,...")
+    ap.add_argument("--keyspace", type=int, default=100000, metavar="K",
+                    help="redis-benchmark -r K (random keys over K); 0: one key")
     ap.add_argument("--cpu", action="store_true",
                     help="also report each server's CPU time per request, by thread")
     args = ap.parse_args(argv)
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                     for tests in runs:
                         before = thread_cpu(srv.pid)
                         out = rb.run(srv.port, clients=c, pipeline=p, n=n, tests=tests,
-                                     keyspace=100000)
+                                     keyspace=args.keyspace or None)
                         after = thread_cpu(srv.pid)
                         for test, row in out["tests"].items():
                             rps.setdefault((c, p, n, test, name), []).append(row["rps"])

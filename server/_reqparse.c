@@ -61,7 +61,13 @@ typedef struct {
     PyObject *error_class;  /* NULL: server.protocol.ProtocolError, looked up lazily */
     PyObject *failed;       /* the exception raised by every take() once failed */
     PyObject *zero, *one;   /* the ints 0 and 1 (take_routed) */
+    PyObject *name;         /* the last request's argv[0] (bytes), reused while
+                             * requests name the same command: one object less
+                             * to make and free, and its hash stays cached for
+                             * the command table's lookup */
 } Parser;
+
+#define NAME_CACHE_MAX 32   /* longer command names are not kept */
 
 /* Redis's string2ll (util.c): no sign but '-', no leading zeros, no spaces. */
 static int
@@ -284,9 +290,18 @@ process_multibulk(Parser *self, PyObject **out)
         }
         if (self->len - self->pos < self->bulklen + 2)
             return R_MORE;
-        arg = PyBytes_FromStringAndSize(buf + self->pos, (Py_ssize_t)self->bulklen);
-        if (arg == NULL)
-            return R_ERROR;
+        if (self->argc == 0 && self->name != NULL
+                && PyBytes_GET_SIZE(self->name) == (Py_ssize_t)self->bulklen
+                && memcmp(PyBytes_AS_STRING(self->name), buf + self->pos,
+                          (size_t)self->bulklen) == 0) {
+            arg = Py_NewRef(self->name);
+        } else {
+            arg = PyBytes_FromStringAndSize(buf + self->pos, (Py_ssize_t)self->bulklen);
+            if (arg == NULL)
+                return R_ERROR;
+            if (self->argc == 0 && self->bulklen <= NAME_CACHE_MAX)
+                Py_XSETREF(self->name, Py_NewRef(arg));
+        }
         if (self->argc < PyList_GET_SIZE(self->argv)) {
             PyList_SET_ITEM(self->argv, self->argc, arg);
         } else {
@@ -597,6 +612,7 @@ Parser_dealloc(Parser *self)
     Py_XDECREF(self->failed);
     Py_XDECREF(self->zero);
     Py_XDECREF(self->one);
+    Py_XDECREF(self->name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -698,3 +698,18 @@ def test_c_parser_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
         assert "runtime error" not in out.stderr, out.stderr[-3000:]
+
+
+def test_the_c_parser_reuses_the_command_name_object_while_the_name_repeats():
+    # one bytes object for argv[0] across requests naming the same command
+    # (its hash stays cached for the table lookup); equal values throughout
+    p = c_parser()
+    p.feed(b"*2\r\n$3\r\nGET\r\n$2\r\nab\r\n" * 3 + b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\n"
+           b"*2\r\n$3\r\nGET\r\n$1\r\nb\r\n" + (b"*1\r\n$40\r\n" + b"x" * 40 + b"\r\n") * 2)
+    reqs = p.take(100)
+    assert [r[0] for r in reqs] == [b"GET"] * 3 + [b"SET", b"GET", b"x" * 40, b"x" * 40]
+    assert reqs[0][0] is reqs[1][0] is reqs[2][0]
+    assert reqs[3][0] is not reqs[2][0] and reqs[4][0] is not reqs[2][0]
+    # names longer than 32 bytes are not kept; keys and values never shared
+    assert reqs[5][0] is not reqs[6][0]
+    assert reqs[0][1] == reqs[1][1] == b"ab" and reqs[0][1] is not reqs[1][1]
