@@ -13,6 +13,7 @@ Where state lives:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import platform
 import resource
@@ -515,11 +516,17 @@ def _slow_args(argv) -> list[bytes]:
 
 async def _slowlog_entries(server) -> list:
     """All shards' slow entries, newest first, with stable ids assigned in
-    start order the first time the loop sees an entry."""
+    completion order (Redis logs a command when it ends) the first time the
+    loop sees an entry.  Each shard's list (and the loop's) is already in
+    that order, as it appended its entries; the lists are merged by end time
+    (start + duration) without reordering any one of them, so a shard's
+    entries stay in execution order even where their wall-clock estimates
+    disagree (a run's commands are logged with the run's mean duration; the
+    wall clock can step back)."""
     ext = server.extensions.setdefault("slowlog", {"ids": {}, "next": 0})
-    raw = [e for part in await server.call_all(_shard_slowlog) for e in part]
-    raw.extend((-1, *e) for e in server.loop_slow)
-    raw.sort(key=lambda e: (e[1], e[0]))
+    parts = await server.call_all(_shard_slowlog)
+    parts.append([(-1, *e) for e in server.loop_slow])
+    raw = heapq.merge(*parts, key=lambda e: e[1] + e[2])
     ids = ext["ids"]
     seen = set()
     out = []
