@@ -432,50 +432,51 @@ kt_clear(KeyTableObject *t, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* A list of the keys (what == 0) or the values (1), taken in one scan
- * that allocates nothing, so no garbage collection (and so no Python code)
- * can change the table in the middle. */
-static PyObject *
-kt_list(KeyTableObject *t, int what)
-{
-    PyObject *out = PyList_New(t->used);
-    if (out == NULL)
-        return NULL;
-    Py_ssize_t k = 0;
-    for (size_t i = 0; i <= t->mask; i++) {
-        KTSlot *s = &t->slots[i];
-        if (s->key != NULL)
-            PyList_SET_ITEM(out, k++, Py_NewRef(what == 0 ? s->key : s->value));
-    }
-    return out;
-}
-
-/* Keys and values as two lists of one scan (*keys, *values: new
- * references), for items() and copy(): building tuples or a dict may run
- * the GC, so that happens after the scan, from the lists. */
+/* The keys and/or the values (either out pointer may be NULL) as lists of
+ * one scan: new references.  The scan allocates nothing, so no garbage
+ * collection (and so no Python code) can change the table in the middle;
+ * items() and copy() build their tuples or dict afterwards, from the lists. */
 static int
 kt_pairs(KeyTableObject *t, PyObject **keys, PyObject **values)
 {
-    *keys = PyList_New(t->used);
-    *values = PyList_New(t->used);
-    if (*keys == NULL || *values == NULL) {
-        Py_XDECREF(*keys);
-        Py_XDECREF(*values);
+    PyObject *k = keys ? PyList_New(t->used) : NULL;
+    PyObject *v = values ? PyList_New(t->used) : NULL;
+    if ((keys && k == NULL) || (values && v == NULL)) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
         return -1;
     }
-    Py_ssize_t k = 0;
+    Py_ssize_t n = 0;
     for (size_t i = 0; i <= t->mask; i++) {
         KTSlot *s = &t->slots[i];
-        if (s->key != NULL) {
-            PyList_SET_ITEM(*keys, k, Py_NewRef(s->key));
-            PyList_SET_ITEM(*values, k++, Py_NewRef(s->value));
-        }
+        if (s->key == NULL)
+            continue;
+        if (k != NULL)
+            PyList_SET_ITEM(k, n, Py_NewRef(s->key));
+        if (v != NULL)
+            PyList_SET_ITEM(v, n, Py_NewRef(s->value));
+        n++;
     }
+    if (keys)
+        *keys = k;
+    if (values)
+        *values = v;
     return 0;
 }
 
-static PyObject *kt_keys(KeyTableObject *t, PyObject *u) { return kt_list(t, 0); }
-static PyObject *kt_values(KeyTableObject *t, PyObject *u) { return kt_list(t, 1); }
+static PyObject *
+kt_keys(KeyTableObject *t, PyObject *u)
+{
+    PyObject *keys;
+    return kt_pairs(t, &keys, NULL) < 0 ? NULL : keys;
+}
+
+static PyObject *
+kt_values(KeyTableObject *t, PyObject *u)
+{
+    PyObject *values;
+    return kt_pairs(t, NULL, &values) < 0 ? NULL : values;
+}
 
 static PyObject *
 kt_items(KeyTableObject *t, PyObject *unused)
