@@ -162,7 +162,8 @@ def run_get(db, items, i, replies, proto):
     n = len(items)
     j = i
     hits = 0
-    # no prefetching here: without the extension there is no WARM either
+    # no prefetching here: this loop runs without the extension (no WARM)
+    # or on the Python table, which WARM skips (SHARDIS_PURE_TABLE=1)
     while j < n:
         item = items[j]
         if item[0] is not cmd_get or item[2] is not None:
