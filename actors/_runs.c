@@ -60,6 +60,9 @@
 #define WARM_WINDOW 32      /* run_get: keys prefetched at a time (actors.shard.WARM_WINDOW) */
 #define NHDR 1024           /* run_get: larger values take the per-command path (actors.shard.NHDR) */
 #define MAX_DICTS 4
+#define WARM_MIN_KEYS 4096  /* smaller tables are not prefetched (see prefetch_items) */
+
+_Static_assert(NHDR <= 10000, "bulk_header writes at most 4 digits");
 
 #include "_keytable.h"
 
@@ -133,10 +136,14 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
     PyDictKeysObject *tables[MAX_DICTS];
     int values[MAX_DICTS];
 #endif
+    /* A table of fewer than WARM_MIN_KEYS keys is skipped: its slots and
+     * objects (a few hundred KiB at most) stay in the caches of a shard that
+     * keeps using them, and hashing and prefetching every key of a run then
+     * costs more than it saves (a tenth of the shard's time with one key). */
     for (Py_ssize_t d = 0; d < ndicts && nd + nkt < MAX_DICTS; d++) {
         PyObject *o = dicts[d];
         if (KeyTable_Check(o)) {
-            if (((KeyTableObject *)o)->used)
+            if (((KeyTableObject *)o)->used >= WARM_MIN_KEYS)
                 kts[nkt++] = (KeyTableObject *)o;
             continue;
         }
@@ -144,8 +151,9 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
         if (!PyDict_CheckExact(o))
             continue;
         PyDictObject *mp = (PyDictObject *)o;
-        /* a general table (bytes keys), combined, and not empty */
-        if (mp->ma_values != NULL || mp->ma_used == 0 || mp->ma_keys->dk_kind != DICT_KEYS_GENERAL)
+        /* a general table (bytes keys), combined, and large enough */
+        if (mp->ma_values != NULL || mp->ma_used < WARM_MIN_KEYS
+                || mp->ma_keys->dk_kind != DICT_KEYS_GENERAL)
             continue;
         values[nd] = d == 0;
         tables[nd++] = mp->ma_keys;
@@ -237,6 +245,27 @@ warm(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyObject *null2, *null3;      /* RESP2 and RESP3 nulls */
 
+/* "$<n>\r\n" for 0 <= n < NHDR into hdr; its length.  snprintf took a
+ * fifth of the shard thread's time in a one-key GET run (glibc parses the
+ * format on every call). */
+static inline int
+bulk_header(char *hdr, Py_ssize_t n)
+{
+    char digits[4];
+    int k = 0;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    int len = 0;
+    hdr[len++] = '$';
+    while (k > 0)
+        hdr[len++] = digits[--k];
+    hdr[len++] = '\r';
+    hdr[len++] = '\n';
+    return len;
+}
+
 static PyObject *
 run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -309,8 +338,8 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             hits++;
             /* "$<len>\r\n<value>\r\n" in one allocation */
             Py_ssize_t vlen = PyBytes_GET_SIZE(v);
-            char hdr[16];
-            int hlen = snprintf(hdr, sizeof hdr, "$%zd\r\n", vlen);
+            char hdr[8];                        /* "$" + up to 4 digits + CRLF */
+            int hlen = bulk_header(hdr, vlen);
             reply = PyBytes_FromStringAndSize(NULL, hlen + vlen + 2);
             if (reply != NULL) {
                 char *p = PyBytes_AS_STRING(reply);
@@ -360,6 +389,7 @@ PyInit__runs(void)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && (PyModule_AddIntConstant(m, "ACTIVE", WARM_LAYOUT) < 0
+                      || PyModule_AddIntConstant(m, "WARM_MIN_KEYS", WARM_MIN_KEYS) < 0
                       || PyModule_AddObjectRef(m, "KeyTable", (PyObject *)&KeyTable_Type) < 0)) {
         Py_DECREF(m);
         return NULL;

@@ -126,6 +126,8 @@ try:
 except ImportError:
     _runs = None
 WARM = _runs.warm if _runs is not None else None
+# tables smaller than this are not prefetched (WARM returns at once)
+WARM_MIN_KEYS = _runs.WARM_MIN_KEYS if _runs is not None else 0
 # (the C loop reads the C table's slots: not with the Python table)
 C_RUN_GET = _runs.run_get if _runs is not None and KeyTable is _runs.KeyTable else None
 WARM_WINDOW = 32

@@ -202,8 +202,8 @@ def run_set(db, items, i, replies, proto):
     j = i
     warm = _shard.WARM
     # prefetch the next window's entries every WARM_WINDOW items (never
-    # without the extension)
-    wend = i if warm is not None else n
+    # without the extension, nor where WARM would skip a small table)
+    wend = i if warm is not None and len(data) >= _shard.WARM_MIN_KEYS else n
     dicts = (data, expires) if expires else (data,)
     while j < n:
         if j >= wend:
