@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import server.commands  # noqa: F401 - registers the handlers and runners
 import server.commands.strings
 import actors.shard as shard_mod
-from actors._runs import ACTIVE, KeyTable, run_get as c_run_get, warm
+from actors._runs import ACTIVE, WARM_MIN_KEYS, KeyTable, run_get as c_run_get, warm
 from actors.keytable import PyKeyTable
 from actors.messages import Batch
 from actors.shard import ShardActor
@@ -73,9 +73,9 @@ items_st = st.lists(st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(data=st.lists(st.tuples(st.dictionaries(keys, st.binary(max_size=8), max_size=300),
                                st.sampled_from(["dict", "table", "pytable"])), max_size=4),
-       dels=st.integers(0, 50), items=items_st,
+       dels=st.integers(0, 50), items=items_st, big=st.booleans(),
        start=st.integers(-5, 90), stop=st.integers(-5, 400), clock=st.integers(0, 2**32 - 1))
-def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, stop, clock):
+def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, big, start, stop, clock):
     # fresh copies: objects of the test's own, which nothing else holds
     fresh = (lambda x: bytes(bytearray(x)) if isinstance(x, bytes) else x)
     tables = []
@@ -86,6 +86,9 @@ def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, sto
         for k, v in d.items():
             if kind == "dict" or isinstance(k, bytes):
                 t[fresh(k)] = fresh(v)
+        if big:     # warm skips tables under WARM_MIN_KEYS keys: pad some over it
+            for i in range(WARM_MIN_KEYS):
+                t[b"\x00pad%d" % i] = b"p"
         tables.append(t)
     data = tables
     items = [tuple(fresh(x) if not isinstance(x, list) else [fresh(a) for a in x] for x in it)
@@ -105,7 +108,9 @@ def test_warm_changes_nothing_whatever_it_is_given(data, dels, items, start, sto
     assert _snapshot(dicts, items) == before
 
 
-@pytest.mark.parametrize("n", [3, 100, 1000, 70_000])    # 8, 16 and 32-bit index tables
+# warm skips tables under WARM_MIN_KEYS keys; from there a dict's index
+# table is of 16-bit entries, from 43,691 keys of 32-bit ones
+@pytest.mark.parametrize("n", [3, WARM_MIN_KEYS, 10_000, 70_000])
 def test_warm_on_tables_of_every_index_width(n):
     data = {b"k%d" % i: b"v%d" % i for i in range(n)}
     expires = dict.fromkeys(data, 7)
@@ -336,7 +341,8 @@ for rep in range(int(sys.argv[2])):
     dicts = []
     for _ in range(rnd.randint(0, 3)):
         d = {}
-        for _ in range(rnd.choice([0, 3, 100, 2000, 70000])):
+        # (warm skips tables under 4096 keys: WARM_MIN_KEYS)
+        for _ in range(rnd.choice([0, 3, 100, 2000, 5000, 70000])):
             d[key()] = rnd.choice([b"v", b"w" * 2000, [1], rnd.randrange(-5, 5000)])
         for k in list(d)[:rnd.randrange(50)]:
             del d[k]
@@ -389,7 +395,8 @@ def sanitized(tmp_path_factory):
 
 def test_runs_extension_is_clean_under_address_and_undefined_behaviour_sanitizers(sanitized):
     """Build actors/_runs.c with ASan + UBSan and drive warm and run_get with
-    random dicts (8-, 16- and 32-bit index tables, deleted entries, keys of
+    random dicts (8-, 16- and 32-bit index tables, small ones that warm
+    skips and larger ones that it reads, deleted entries, keys of
     every type), KeyTables (grown and shrunk) and items of every shape: any
     out-of-bounds read of a table, use after free or undefined behaviour
     aborts the child process."""
