@@ -4,6 +4,7 @@
  *   warm(dicts, items, start, stop) -> None
  *   run_get(data, expires, items, i, replies, resp2, now_ms, handler)
  *       -> (j, hits)
+ *   run_set(data, expires, items, i, replies, handler, ok) -> j
  *   KeyTable: a keyspace's table with the LRU clock in each key's slot
  *       (actors/_keytable.h; interface and specification actors/keytable.py)
  *
@@ -359,6 +360,71 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(nn)", j, hits);
 }
 
+/* run_set: server.commands.strings.run_set's loop in C (that function
+ * checks first that no client blocks on a key and no connection WATCHes
+ * one, and keeps the Python loop as the fallback and specification):
+ * execute items[i:j], consecutive plain SETs (item[0] is `handler`, no
+ * sink, argv [name, key, value] with a bytes key), storing each value with
+ * the table's clock as its stamp, dropping the key's TTL, and appending
+ * `ok` to `replies`; stop at the first other item.  Returns j.  An
+ * exception (MemoryError growing the table) propagates after the items
+ * before it were stored and answered; the caller drops the replies and
+ * redoes those commands (storing the same values again changes nothing). */
+static PyObject *
+run_set(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "run_set(data, expires, items, i, replies, "
+                        "handler, ok)");
+        return NULL;
+    }
+    PyObject *data = args[0], *expires = args[1], *items = args[2];
+    PyObject *replies = args[4], *handler = args[5], *ok = args[6];
+    Py_ssize_t i;
+    if (!KeyTable_Check(data) || !PyDict_CheckExact(expires)
+            || !PyList_CheckExact(items) || !PyList_CheckExact(replies)) {
+        PyErr_SetString(PyExc_TypeError, "run_set: data must be a KeyTable, expires a "
+                        "dict; items, replies lists");
+        return NULL;
+    }
+    KeyTableObject *table = (KeyTableObject *)data;
+    if (!ssize_arg(args[3], &i))
+        return NULL;
+    PyObject *dicts[2] = {data, expires};
+    Py_ssize_t j = i < 0 ? 0 : i, wend = j;
+
+    for (; j < PyList_GET_SIZE(items); j++) {
+        Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
+        if (j >= wend) {
+            wend = j + WARM_WINDOW;
+            prefetch_items(dicts, ndicts, items, j, wend);
+        }
+        PyObject *item = PyList_GET_ITEM(items, j);
+        PyObject *key = item_key(item);
+        if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
+                || PyTuple_GET_ITEM(item, 2) != Py_None
+                || PyList_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != 3)
+            break;
+        /* held: the old value's destructor runs inside kt_store */
+        PyObject *value = Py_NewRef(PyList_GET_ITEM(PyTuple_GET_ITEM(item, 1), 2));
+        Py_INCREF(key);
+        Py_hash_t h = PyObject_Hash(key);       /* bytes: cached after the first */
+        int rc = kt_store(table, key, h, value, table->clock);
+        Py_DECREF(value);
+        if (rc == 0 && PyDict_GET_SIZE(expires)) {
+            PyObject *t = PyDict_GetItemWithError(expires, key);
+            if (t != NULL)
+                rc = PyDict_DelItem(expires, key);
+            else if (PyErr_Occurred())
+                rc = -1;
+        }
+        Py_DECREF(key);
+        if (rc < 0 || PyList_Append(replies, ok) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(j);
+}
+
 static PyMethodDef methods[] = {
     {"warm", (PyCFunction)(void (*)(void))warm, METH_FASTCALL,
      "warm(dicts, items, start, stop): prefetch the dict entries that the\n"
@@ -367,12 +433,16 @@ static PyMethodDef methods[] = {
     {"run_get", (PyCFunction)(void (*)(void))run_get, METH_FASTCALL,
      "run_get(data, expires, items, i, replies, resp2, now_ms, handler)\n"
      "-> (j, hits): the GET runner's loop (see the module source)."},
+    {"run_set", (PyCFunction)(void (*)(void))run_set, METH_FASTCALL,
+     "run_set(data, expires, items, i, replies, handler, ok) -> j: the SET\n"
+     "runner's loop (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "actors._runs",
-    "The C side of the shard's runners (warm, run_get) and the keyspace's table (KeyTable).",
+    "The C side of the shard's runners (warm, run_get, run_set) and the keyspace's table "
+    "(KeyTable).",
     -1, methods,
 };
 

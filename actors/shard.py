@@ -116,11 +116,12 @@ RUNNERS: dict = {}
 # KeyTable slots (and, on CPython 3.11, dict entries) the keys of
 # items[start:stop] will be looked up in, so a runner's cache misses overlap
 # instead of stalling it one key at a time (it changes nothing; runners call
-# it every WARM_WINDOW items); ``C_RUN_GET`` is the GET runner's loop in C
-# (server/commands/strings.py, run_get).  Both None when the extension is not
-# built (the keyspace's table is then actors.keytable.PyKeyTable).  With the
-# Python table chosen over a built extension (SHARDIS_PURE_TABLE=1), WARM
-# skips the table (a dict subclass) and C_RUN_GET is None.
+# it every WARM_WINDOW items); ``C_RUN_GET`` and ``C_RUN_SET`` are the GET
+# and SET runners' loops in C (server/commands/strings.py, run_get and
+# run_set).  All None when the extension is not built (the keyspace's table
+# is then actors.keytable.PyKeyTable).  With the Python table chosen over a
+# built extension (SHARDIS_PURE_TABLE=1), WARM skips the table (a dict
+# subclass) and the C loops are None.
 try:
     from actors import _runs
 except ImportError:
@@ -130,6 +131,7 @@ WARM = _runs.warm if _runs is not None else None
 WARM_MIN_KEYS = _runs.WARM_MIN_KEYS if _runs is not None else 0
 # (the C loop reads the C table's slots: not with the Python table)
 C_RUN_GET = _runs.run_get if _runs is not None and KeyTable is _runs.KeyTable else None
+C_RUN_SET = _runs.run_set if C_RUN_GET is not None else None
 WARM_WINDOW = 32
 
 

@@ -22,6 +22,7 @@ import server.commands  # noqa: F401 - registers the handlers and runners
 import server.commands.strings
 import actors.shard as shard_mod
 from actors._runs import ACTIVE, WARM_MIN_KEYS, KeyTable, run_get as c_run_get, warm
+from actors._runs import run_set as c_run_set
 from actors.keytable import PyKeyTable
 from actors.messages import Batch
 from actors.shard import ShardActor
@@ -327,6 +328,106 @@ def test_c_run_get_rejects_wrong_arguments_and_propagates_errors():
     assert t.lru(b"a") == 9 and t.lru(b"b") == 0
 
 
+# ---------------------------------------------------------------- run_set
+
+SET_LOOPS = [(True, KeyTable), (False, KeyTable), (False, PyKeyTable)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(store=st.dictionaries(names, values, max_size=30),
+       ttls=st.dictionaries(names, st.integers(0, 5000), max_size=10),
+       reqs=st.lists(st.one_of(
+           st.tuples(st.just("set"), names, values),
+           st.tuples(st.just("setnx"), names, values),     # SET with an option
+           st.tuples(st.just("sink"), names, values),
+           st.tuples(st.just("get"), names, values)), max_size=80),
+       big=st.booleans(), start=st.integers(0, 5))
+def test_c_run_set_does_what_the_python_loop_does(store, ttls, reqs, big, start):
+    items = []
+    for kind, key, v in reqs:
+        if kind == "set":
+            items.append((cmd_set, [b"SET", key, v], None, 0))
+        elif kind == "setnx":
+            items.append((cmd_set, [b"SET", key, v, b"NX"], None, 0))
+        elif kind == "sink":
+            items.append((cmd_set, [b"SET", key, v], object(), 0))
+        else:
+            items.append((cmd_get, [b"GET", key], None, 0))
+    # a table past WARM_MIN_KEYS: the C loop's prefetching runs too
+    pad = {b"\x00pad%d" % n: b"p" for n in range(WARM_MIN_KEYS if big else 0)}
+    before = {k: n for n, k in enumerate(store)}
+    results = []
+    for c_loop, T in SET_LOOPS:
+        saved = shard_mod.C_RUN_SET
+        shard_mod.C_RUN_SET = c_run_set if c_loop else None
+        try:
+            table = T(5)
+            for k, v in {**pad, **store}.items():
+                table[k] = v
+                table.set_lru(k, before.get(k, 1))
+            table.clock = 77
+            db = _KeyspaceLike(table, 1000)
+            db.watchers = None
+            db.shard.waiters = None
+            for k, t in ttls.items():
+                if k in table:
+                    db.expires[k] = t
+            replies = [b"before"]
+            j = server.commands.strings.run_set(db, items, start, replies, 2)
+            results.append((j, replies, {k: (table[k], table.lru(k)) for k in table if k not in pad},
+                            sorted(db.expires.items()), len(table)))
+        finally:
+            shard_mod.C_RUN_SET = saved
+    assert results[0] == results[1] == results[2]
+    j, replies, contents = results[0][:3]
+    stored = {it[1][1]: it[1][2] for it in items[start:j]}
+    assert replies == [b"before"] + [b"+OK\r\n"] * (j - start)
+    # each stored key holds its last value, stamped with the clock, no TTL
+    for k, v in stored.items():
+        assert contents[k] == (v, 77) and k not in dict(results[0][3])
+    # and the run stopped at the first item that is not a plain SET
+    if j < len(items):
+        it = items[j]
+        assert it[0] is not cmd_set or it[2] is not None or len(it[1]) != 3
+
+
+def test_c_run_set_stops_at_a_key_that_is_not_bytes_and_rejects_wrong_arguments():
+    t = KeyTable(3)
+    items = [(cmd_set, [b"SET", b"a", b"1"], None, 0), (cmd_set, [b"SET", "a", b"2"], None, 0)]
+    replies = []
+    assert c_run_set(t, {}, items, 0, replies, cmd_set, b"+OK\r\n") == 1
+    assert replies == [b"+OK\r\n"] and dict(t.items()) == {b"a": b"1"}
+    with pytest.raises(TypeError):
+        c_run_set(t, {}, [], 0, [], cmd_set)
+    for data in ({}, PyKeyTable(), []):
+        with pytest.raises(TypeError):
+            c_run_set(data, {}, [], 0, [], cmd_set, b"+OK\r\n")
+    with pytest.raises(TypeError):
+        c_run_set(t, [], [], 0, [], cmd_set, b"+OK\r\n")
+    with pytest.raises(TypeError):
+        c_run_set(t, {}, (), 0, [], cmd_set, b"+OK\r\n")
+    with pytest.raises(TypeError):
+        c_run_set(t, {}, [], 0, (), cmd_set, b"+OK\r\n")
+
+
+def test_c_run_set_survives_a_destructor_that_empties_the_run():
+    # the old value's destructor runs inside the store; here it clears the
+    # items and the table under the loop, which must neither crash nor read
+    # freed items (it stops at the new end)
+    items = []
+    t = KeyTable(1)
+
+    class Old:
+        def __del__(self):
+            items.clear()
+            t.clear()
+    t[b"a"] = Old()
+    items += [(cmd_set, [b"SET", b"a", b"1"], None, 0), (cmd_set, [b"SET", b"b", b"2"], None, 0)]
+    replies = []
+    assert c_run_set(t, {b"a": 5}, items, 0, replies, cmd_set, b"+OK\r\n") == 1
+    assert replies == [b"+OK\r\n"] and len(t) == 0
+
+
 # ---------------------------------------------------------------- memory safety
 
 _ASAN_DRIVER = r'''
@@ -360,8 +461,9 @@ for rep in range(int(sys.argv[2])):
             items.append((None,))
         elif shape == 4:
             items.append(b"junk")
-        else:
-            items.append((object(), [b"SET", key(), b"v"], object(), 0))
+        else:       # a SET, for run_set (with the GET handler: run_get reads it too)
+            items.append((rnd.choice([HANDLER, object()]), [b"SET", key(), b"v"],
+                          rnd.choice([None, object()]), 0))
     start, stop = rnd.randint(-5, 320), rnd.randint(-5, 400)
     # the table: the first dict's bytes keys, some deleted (shifted back,
     # the table shrunk)
@@ -380,6 +482,7 @@ for rep in range(int(sys.argv[2])):
                       rnd.randrange(-5, 5000), HANDLER)
     except TypeError:       # a TTL that is not an int
         pass
+    _runs.run_set(table, expires, items, rnd.randint(0, 300), [], HANDLER, b"+OK\r\n")
 print("ok")
 '''
 
@@ -394,7 +497,7 @@ def sanitized(tmp_path_factory):
 
 
 def test_runs_extension_is_clean_under_address_and_undefined_behaviour_sanitizers(sanitized):
-    """Build actors/_runs.c with ASan + UBSan and drive warm and run_get with
+    """Build actors/_runs.c with ASan + UBSan and drive warm, run_get and run_set with
     random dicts (8-, 16- and 32-bit index tables, small ones that warm
     skips and larger ones that it reads, deleted entries, keys of
     every type), KeyTables (grown and shrunk) and items of every shape: any

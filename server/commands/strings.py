@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 
 from actors.shard import BULK_HDR, NHDR, RUNNERS, WARM_WINDOW
-import actors.shard as _shard     # WARM and C_RUN_GET read per run (tests swap them)
+import actors.shard as _shard     # WARM and the C loops read per run (tests swap them)
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -189,12 +189,20 @@ def run_get(db, items, i, replies, proto):
     return j
 
 
+OK_REPLY = b"+OK\r\n"      # SET's reply in both protocols
+
+
 def run_set(db, items, i, replies, proto):
     """SET key value without options; stops at once while a client blocks
     on a key or a connection WATCHes one of this database (Keyspace.set's
-    signal_ready and touched are per key)."""
+    signal_ready and touched are per key).  The loop is in C when the
+    extension is built (actors/_runs.c, run_set); the Python one below is
+    its fallback and specification."""
     if db.shard.waiters or db.watchers:
         return i
+    c_run = _shard.C_RUN_SET
+    if c_run is not None:
+        return c_run(db.data, db.expires, items, i, replies, cmd_set, OK_REPLY)
     data = db.data
     expires = db.expires
     append = replies.append
@@ -217,7 +225,7 @@ def run_set(db, items, i, replies, proto):
         data[key] = argv[2]             # stamps the key's LRU clock too
         if expires and key in expires:
             del expires[key]
-        append(b"+OK\r\n")
+        append(OK_REPLY)
         j += 1
     return j
 
