@@ -152,9 +152,11 @@ class Server:
         snapshot.start_timers(self)
         n = self.config.shards
         cpus = sorted(os.sched_getaffinity(0))
-        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shard%s, on CPU%s %s",
-                 SHARDIS_VERSION, VERSION, self.config.bind, self.port, n, "" if n == 1 else "s",
-                 "" if len(cpus) == 1 else "s", ",".join(map(str, cpus)))
+        policy = "SCHED_BATCH" if os.sched_getscheduler(0) == os.SCHED_BATCH else "SCHED_OTHER"
+        log.info("Shardis %s (Redis %s compatible) ready on %s:%d with %d shard%s, on CPU%s %s"
+                 " (%s)", SHARDIS_VERSION, VERSION, self.config.bind, self.port, n,
+                 "" if n == 1 else "s", "" if len(cpus) == 1 else "s", ",".join(map(str, cpus)),
+                 policy)
 
     def _schedule_tick(self) -> None:
         hz = max(1, int(self.config.hz))

@@ -227,6 +227,30 @@ def test_by_default_every_thread_shares_one_cpu_and_none_leaves_the_mask(shardis
     assert mask == ours
 
 
+def _thread_policies(pid: int) -> list[int]:
+    import glob
+    return [os.sched_getscheduler(int(path.rsplit("/", 1)[1]))
+            for path in glob.glob(f"/proc/{pid}/task/*")]
+
+
+def test_every_thread_runs_under_sched_batch_unless_told_normal(shardis_factory):
+    batch = shardis_factory("--shards", "2")
+    normal = shardis_factory("--shards", "2", "--sched", "normal")
+    for s in (batch, normal):
+        c = s.client()
+        c.set("k", "v")
+        assert c.get("k") == b"v"
+        c.close()
+    # the loop, both shards and any helper thread
+    policies = _thread_policies(batch.proc.pid)
+    assert len(policies) >= 3 and set(policies) == {os.SCHED_BATCH}
+    assert set(_thread_policies(normal.proc.pid)) == {os.SCHED_OTHER}
+    with open(batch.log_path) as f:
+        assert "(SCHED_BATCH)" in f.read()
+    with open(normal.log_path) as f:
+        assert "(SCHED_OTHER)" in f.read()
+
+
 def test_an_invalid_cpu_list_is_refused_at_start():
     import subprocess
     import sys
