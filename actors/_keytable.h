@@ -514,6 +514,30 @@ kt_copy(KeyTableObject *t, PyObject *unused)
     return d;
 }
 
+/* {key: stamp} of every key (a snapshot's LRU idle times).  The keys come
+ * from one allocation-free scan; each stamp is then read by a lookup, so a
+ * key that a finalizer removed meanwhile is left out. */
+static PyObject *
+kt_stamps(KeyTableObject *t, PyObject *unused)
+{
+    PyObject *keys;
+    if (kt_pairs(t, &keys, NULL) < 0)
+        return NULL;
+    PyObject *d = PyDict_New();
+    for (Py_ssize_t i = 0; d != NULL && i < PyList_GET_SIZE(keys); i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        KTSlot *s = kt_find(t, key, PyObject_Hash(key));    /* bytes: cached */
+        if (s == NULL)
+            continue;
+        PyObject *c = PyLong_FromUnsignedLong(s->lru);
+        if (c == NULL || PyDict_SetItem(d, key, c) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(c);
+    }
+    Py_DECREF(keys);
+    return d;
+}
+
 static PyObject *
 kt_sizeof(KeyTableObject *t, PyObject *unused)
 {
@@ -629,6 +653,7 @@ static PyMethodDef kt_methods[] = {
     {"values", (PyCFunction)kt_values, METH_NOARGS, "a list of the values"},
     {"items", (PyCFunction)kt_items, METH_NOARGS, "a list of (key, value)"},
     {"copy", (PyCFunction)kt_copy, METH_NOARGS, "a plain dict of the same items"},
+    {"stamps", (PyCFunction)kt_stamps, METH_NOARGS, "a dict of every key's clock stamp"},
     {"__sizeof__", (PyCFunction)kt_sizeof, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

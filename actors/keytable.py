@@ -20,7 +20,8 @@ plain dict, ``clear``) plus the clock:
   key (a read: ``lookupKey``);
 - ``lru(key)``: the key's stamp, None if missing; ``set_lru(key, clock)``
   restamps a present key (RESTORE IDLETIME, loading a snapshot) and says
-  whether it was there.
+  whether it was there; ``stamps()``: a dict of every key's stamp (saving a
+  snapshot under an LRU policy).
 
 Keys are ``bytes``: storing any other key raises TypeError, and in the C
 table a lookup of one finds nothing (the Python table, a dict, hashes it: an
@@ -86,6 +87,9 @@ class PyKeyTable(dict):
             self._lru[key] = int(clock)
             return True
         return False
+
+    def stamps(self) -> dict:
+        return dict(self._lru)
 
     def pop(self, key, default=_MISSING):
         if key in self:

@@ -261,6 +261,33 @@ def test_bgrewriteaof_compacts_and_the_result_replays(shardis_factory, tmp_path)
     assert s2.client().get("ctr") == b"201"
 
 
+@pytest.mark.parametrize("preamble", ["yes", "no"])
+def test_a_rewritten_base_keeps_idle_times_under_lru_only_with_the_rdb_preamble(
+        shardis_factory, tmp_path, preamble):
+    # Redis's RDB preamble is written as a snapshot is: an IDLE opcode per key
+    # under an LRU policy; a RESP base has no way to carry it
+    extra = ("--set", "maxmemory-policy=allkeys-lru", "--set", f"aof-use-rdb-preamble={preamble}")
+    s = aof_server(shardis_factory, tmp_path, "everysec", *extra)
+    c = s.client()
+    c.set("seed", "x")
+    payload = c.dump("seed")
+    for i in range(10):
+        c.restore(b"k%d" % i, 0, payload, idletime=2000 + i)
+    assert c.bgrewriteaof()
+    for _ in range(100):
+        if c.info("persistence")["aof_rewrite_in_progress"] == 0:
+            break
+        time.sleep(0.05)
+    s.stop()
+    c = aof_server(shardis_factory, tmp_path, "everysec", *extra).client()
+    for i in range(10):
+        idle = c.object("idletime", b"k%d" % i)
+        if preamble == "yes":
+            assert 2000 + i <= idle <= 2000 + i + 6
+        else:
+            assert idle <= 5
+
+
 def test_flushall_then_shutdown_save_restarts_empty_and_debug_reload_keeps_data(
         shardis_factory, tmp_path):
     s = shardis_factory("--shards", "4", "--set", f"dir={tmp_path}")

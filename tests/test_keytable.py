@@ -43,7 +43,7 @@ class Model:
 
     def __init__(self, clock: int = 0):
         self.values: dict = {}
-        self.stamps: dict = {}
+        self.clocks: dict = {}
         self.clock = clock
         self.slots = MIN_SLOTS
 
@@ -53,7 +53,7 @@ class Model:
         if key not in self.values and (len(self.values) + 1) * 3 > self.slots * 2:
             self.slots *= 2
         self.values[key] = value
-        self.stamps[key] = self.clock
+        self.clocks[key] = self.clock
 
     def _removed(self):
         while self.slots > MIN_SLOTS and len(self.values) * 8 < self.slots:
@@ -61,7 +61,7 @@ class Model:
 
     def __delitem__(self, key):
         del self.values[key]
-        del self.stamps[key]
+        del self.clocks[key]
         self._removed()
 
     def __getitem__(self, key):
@@ -81,22 +81,22 @@ class Model:
 
     def touch(self, key):
         if key in self.values:
-            self.stamps[key] = self.clock
+            self.clocks[key] = self.clock
         return self.values.get(key)
 
     def lru(self, key):
-        return self.stamps.get(key)
+        return self.clocks.get(key)
 
     def set_lru(self, key, clock):
         if key not in self.values:
             return False
-        self.stamps[key] = clock
+        self.clocks[key] = clock
         return True
 
     def pop(self, key, *default):
         if key in self.values:
             v = self.values.pop(key)
-            del self.stamps[key]
+            del self.clocks[key]
             self._removed()
             return v
         if default:
@@ -105,7 +105,7 @@ class Model:
 
     def clear(self):
         self.values.clear()
-        self.stamps.clear()
+        self.clocks.clear()
         self.slots = MIN_SLOTS
 
     def keys(self):
@@ -119,6 +119,9 @@ class Model:
 
     def copy(self):
         return dict(self.values)
+
+    def stamps(self):
+        return dict(self.clocks)
 
 
 def _values(t):
@@ -185,6 +188,10 @@ def apply(t, op):
             c = t.copy()
             assert type(c) is dict
             return sorted((_ref(k), _ref(v)) for k, v in c.items())
+        if name == "stamps":
+            c = t.stamps()
+            assert type(c) is dict
+            return sorted((_ref(k), v) for k, v in c.items())
         if name == "fill":
             for k, v in a[0]:
                 t[k] = v
@@ -211,7 +218,7 @@ def check_contents(t, model):
     assert len(t) == len(model)
     for k, v in model.values.items():
         assert k in t and t[k] is v and t.get(k) is v
-        assert t.lru(k) == model.stamps[k]
+        assert t.lru(k) == model.clocks[k]
     assert sorted(map(_ref, t.keys())) == sorted(map(_ref, model.keys()))
 
 
@@ -270,7 +277,7 @@ ops = st.one_of(
     st.tuples(st.just("clock"), clocks),    # (twice as likely: stamps then differ)
     st.tuples(st.just("clock"), clocks),
     st.sampled_from([("len",), ("clear",), ("iter",), ("keys",), ("values",), ("items",),
-                     ("copy",)]),
+                     ("copy",), ("stamps",)]),
     fills,
     st.tuples(st.just("drain"), st.integers(1, 1000)),
 )

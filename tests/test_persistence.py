@@ -24,14 +24,15 @@ from server.persistence import rdb
 
 
 # ------------------------------------------------------------------ helpers
-def start_redis_in(d, dbfilename="dump.rdb"):
+def start_redis_in(d, dbfilename="dump.rdb", extra=()):
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server is not installed (tests/run.sh installs it)")
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(d), "--dbfilename", dbfilename, "--logfile", str(d / "redis.log")],
+         "--dir", str(d), "--dbfilename", dbfilename, "--logfile", str(d / "redis.log"),
+         *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_port(port, proc)
     return proc, port
@@ -303,6 +304,70 @@ def test_a_shardis_snapshot_round_trips_through_a_restart(shardis_factory, tmp_p
     s2 = shardis_factory("--shards", "5", "--set", f"dir={tmp_path}")
     assert_same_contents(contents(s2.port), want)
     assert s2.client().pfcount(b"hll") == count
+
+
+def _idle_file(c, path):
+    """Keys with known idle times (RESTORE IDLETIME), one just written, one
+    with a TTL; SAVE; the file's {key: idle opcode or None}."""
+    payload = c.dump(b"seed")
+    for i in range(20):
+        c.restore(b"k%d" % i, 0, payload, idletime=1000 + 10 * i)
+    c.restore(b"ttl", 600_000, payload, idletime=500)
+    c.set(b"fresh", b"v")
+    c.delete(b"seed")
+    assert c.save()
+    with open(path, "rb") as f:
+        res = rdb.load_rdb(f.read())
+    return {k: idle for k, _v, _dl, idle in res.keys[0]}
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru", "noeviction", "allkeys-lfu"])
+def test_a_snapshot_records_idle_times_under_an_lru_policy_as_redis_does(
+        shardis_factory, tmp_path, policy):
+    # Redis writes an IDLE opcode (seconds) before each key when the
+    # maxmemory-policy is an LRU one, with or without a maxmemory limit
+    want = {b"k%d" % i: 1000 + 10 * i for i in range(20)}
+    want.update({b"ttl": 500, b"fresh": 0})
+    lru = policy.endswith("-lru")
+    (tmp_path / "redis").mkdir()
+    proc, port = start_redis_in(tmp_path / "redis", extra=("--maxmemory-policy", policy))
+    try:
+        rc = redis.Redis(port=port)
+        rc.set(b"seed", b"x")
+        theirs = _idle_file(rc, tmp_path / "redis" / "dump.rdb")
+    finally:
+        stop(proc)
+    s = shardis_factory("--shards", "2", "--set", f"dir={tmp_path}",
+                        "--set", f"maxmemory-policy={policy}")
+    c = s.client()
+    c.set(b"seed", b"x")
+    ours = _idle_file(c, tmp_path / "dump.rdb")
+    for got in (theirs, ours):
+        assert set(got) == set(want)
+        if lru:     # a second or two may pass between RESTORE and SAVE
+            assert all(want[k] <= got[k] <= want[k] + 3 for k in want), got
+        else:
+            assert set(got.values()) == {None}
+    # loaded back (a restart, and redis-server from our file): the idle
+    # times carry on from the file
+    s.stop()
+    s2 = shardis_factory("--shards", "3", "--set", f"dir={tmp_path}",
+                         "--set", f"maxmemory-policy={policy}")
+    proc, port = start_redis_in(tmp_path, extra=("--maxmemory-policy", policy))
+    try:
+        for client in (s2.client(), redis.Redis(port=port)):
+            for k, idle in want.items():
+                if policy.endswith("-lfu"):     # no idle time under LFU
+                    with pytest.raises(redis.ResponseError, match="LFU maxmemory policy"):
+                        client.object("idletime", k)
+                    continue
+                got = client.object("idletime", k)
+                if lru:
+                    assert idle <= got <= idle + 6, (k, got)
+                else:
+                    assert got <= 5, (k, got)
+    finally:
+        stop(proc)
 
 
 def test_keys_expired_at_save_time_are_not_written(shardis_factory, tmp_path):

@@ -705,7 +705,9 @@ async def _rewrite(server, aof, attach: bool = False) -> None:
         aof.loop.call_soon_threadsafe(_resolve, switched)
 
     async def hold():
-        got = await server.call_all(snapshot._copy_shard)
+        # an RDB preamble records idle times as a snapshot does
+        got = await server.call_all(snapshot._copy_shard,
+                                    rdb_base and snapshot.saves_lru(server))
         if attach:
             # inside the hold: every write after it is logged, and every
             # transaction starting after it commits into this AOF
@@ -772,7 +774,7 @@ def _write_resp_base(d, name, parts, now_ms) -> None:
                 for p in parts:
                     if p[i] is None:
                         continue
-                    data, expires = p[i]
+                    data, expires, _lru = p[i]
                     out = []
                     for k, v in data.items():
                         dl = expires.get(k)

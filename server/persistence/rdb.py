@@ -376,11 +376,14 @@ class RDBWriter:
         self._put(b"\xfa" + encode_string(name) + encode_string(value))
 
     def write_db(self, index: int, parts, now_ms: int) -> None:
-        """``parts``: (data, expires) dict pairs (one per shard) of database
-        ``index``; nothing is written for an empty database."""
+        """``parts``: (data, expires, lru) per shard for database ``index``:
+        the key -> value and key -> deadline dicts, and None or the table's
+        ({key: clock stamp}, clock now), for an IDLE opcode (seconds) before
+        each key as Redis writes under an LRU policy.  Nothing is written
+        for an empty database."""
         live = 0
         vol = 0
-        for data, expires in parts:
+        for data, expires, _lru in parts:
             live += len(data)
             vol += len(expires)
         if not live:
@@ -390,7 +393,8 @@ class RDBWriter:
         put = self._put
         es = encode_string
         small = _SMALL_LENGTHS
-        for data, expires in parts:
+        for data, expires, lru in parts:
+            stamps, clock = lru if lru is not None else (None, 0)
             for key, v in data.items():
                 if expires:
                     t = expires.get(key)
@@ -398,6 +402,8 @@ class RDBWriter:
                         if t <= now_ms:
                             continue
                         put(b"\xfc" + t.to_bytes(8, "little", signed=True))
+                if stamps is not None:
+                    put(b"\xf8" + encode_length(max(0, clock - stamps.get(key, clock))))
                 if type(v) is bytes:
                     # the common case inlined: short non-numeric strings
                     if len(v) < 64 and (not v or v[0] not in _INT_START):

@@ -78,8 +78,17 @@ def changes_count(server) -> int:
 
 
 # ---------------------------------------------------------------------- shard side
-def _copy_shard(shard):
-    """Runs on each held shard: its databases as (data, expires) dicts.
+def saves_lru(server) -> bool:
+    """Whether a snapshot records each key's idle time: under an LRU
+    maxmemory-policy, as Redis's rdbSaveKeyValuePair does (with or without
+    a maxmemory limit)."""
+    return server.config.maxmemory_policy in ("allkeys-lru", "volatile-lru")
+
+
+def _copy_shard(shard, lru: bool = False):
+    """Runs on each held shard: its databases as (data, expires, lru)
+    triples, ``lru`` None or (the table's {key: stamp}, its clock) when
+    asked for (`saves_lru`).
 
     This is the whole time the shard is held, so it stays in C where it can:
     two dict copies, and a scan of the value types (``set(map(type, ...))``)
@@ -97,7 +106,8 @@ def _copy_shard(shard):
             for k, v in data.items():
                 if type(v) is not bytes:
                     data[k] = v.copy()
-        out.append((data, db.expires.copy()))
+        out.append((data, db.expires.copy(),
+                    (db.data.stamps(), db.data.clock) if lru else None))
     return out, (time.perf_counter() - t0) * 1000
 
 
@@ -163,7 +173,8 @@ async def _save(server, bgsave: bool) -> None:
     base = changes_count(server)
     try:
         t0 = time.perf_counter()
-        got = await in_tx(server, range(len(server.shards)), server.call_all(_copy_shard))
+        got = await in_tx(server, range(len(server.shards)), server.call_all(_copy_shard,
+                                                                          saves_lru(server)))
         p.last_hold_ms = (time.perf_counter() - t0) * 1000
         parts = [g[0] for g in got]
         p.last_copy_ms = max(g[1] for g in got)
