@@ -887,6 +887,7 @@ def reenter():
                 model[k][1] = t.clock
         else:
             list(t), t.keys(), t.values(), t.copy(), len(t)
+            assert t.stamps() == {k: s for k, (_v, s) in model.items()}
 
 
 def key():
