@@ -13,7 +13,8 @@ decoded values: ``+OK`` and ``$2 OK`` differ, and so do error texts), except
 Keys come from a small pool, with and without ``{hashtags}``, so sequences hit
 every shard, hit the same keys repeatedly, and mix types (WRONGTYPE).  Some
 steps get a wrong number of arguments, bad integers or bad floats.  Each test
-runs in RESP2 and RESP3.  Budget: about 200 generated sequences in total."""
+runs in RESP2 and RESP3, against four shards and against the default
+server (one shard).  Budget: about 400 generated sequences in total."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import socket
 
 import hiredis
 import pytest
+from conftest import start_shardis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,11 +65,24 @@ class RawClient:
         self.sock.close()
 
 
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def pair(request, shardis, real_redis):
-    """(shardis port, redis port, protocol); each sequence opens fresh
-    connections so that one failing example cannot disturb the next."""
-    return shardis.port, real_redis.port, request.param
+@pytest.fixture(scope="module")
+def shardis_default(tmp_path_factory):
+    """Shardis as it starts with no options: one shard, where the parser
+    routes the hot commands itself (take_routed) and no key is hashed."""
+    s = start_shardis(tmp_path_factory)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(params=[(2, "shardis"), (3, "shardis"), (2, "shardis_default"),
+                        (3, "shardis_default")],
+                ids=["resp2", "resp3", "resp2-one-shard", "resp3-one-shard"])
+def pair(request, real_redis):
+    """(shardis port, redis port, protocol), against four shards and against
+    the default one; each sequence opens fresh connections so that one
+    failing example cannot disturb the next."""
+    proto, server = request.param
+    return request.getfixturevalue(server).port, real_redis.port, proto
 
 
 # ---------------------------------------------------------------- comparison
