@@ -124,6 +124,15 @@ def shardis(tmp_path_factory):
     s.stop()
 
 
+@pytest.fixture(scope="session")
+def shardis_default(tmp_path_factory):
+    """Shardis as it starts with no options: one shard, where the parser
+    routes the hot commands itself (take_routed) and no key is hashed."""
+    s = start_shardis(tmp_path_factory)
+    yield s
+    s.stop()
+
+
 @pytest.fixture
 def shardis_factory(tmp_path_factory):
     started = []

@@ -22,7 +22,6 @@ import socket
 
 import hiredis
 import pytest
-from conftest import start_shardis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,15 +62,6 @@ class RawClient:
 
     def close(self):
         self.sock.close()
-
-
-@pytest.fixture(scope="module")
-def shardis_default(tmp_path_factory):
-    """Shardis as it starts with no options: one shard, where the parser
-    routes the hot commands itself (take_routed) and no key is hashed."""
-    s = start_shardis(tmp_path_factory)
-    yield s
-    s.stop()
 
 
 @pytest.fixture(params=[(2, "shardis"), (3, "shardis"), (2, "shardis_default"),

@@ -120,16 +120,27 @@ def redis_replies(real_redis, payload: bytes, n: int) -> bytes:
     return run(real_redis.port, payload, n)
 
 
+# four shards, and the default server (one shard: the parser routes the hot
+# commands itself, take_routed)
+SERVERS = pytest.mark.parametrize("server", ["shardis", "shardis_default"],
+                                  ids=["4-shards", "one-shard"])
+
+
+@SERVERS
 @pytest.mark.parametrize("extended", [False, True], ids=["core", "all-types"])
 def test_thousands_of_mixed_pipelined_commands_reply_like_redis_in_order(
-        shardis, real_redis, extended):
+        request, server, real_redis, extended):
+    shardis = request.getfixturevalue(server)
     cmds = mixed_commands(random.Random(7), 5000, extended)
     payload = b"".join(cmds)
     expected = redis_replies(real_redis, payload, len(cmds))
     assert run(shardis.port, payload, len(cmds)) == expected
 
 
-def test_same_stream_in_random_chunks_with_pauses_gives_identical_replies(shardis, real_redis):
+@SERVERS
+def test_same_stream_in_random_chunks_with_pauses_gives_identical_replies(request, server,
+                                                                          real_redis):
+    shardis = request.getfixturevalue(server)
     rnd = random.Random(11)
     cmds = mixed_commands(rnd, 1500, False)
     payload = b"".join(cmds)
