@@ -109,7 +109,8 @@ class Server:
         from .table import fast_routes, fast_table
         apply_renames(self.config)   # rename-command, before the fast path is built
         self.fast_table = fast_table()
-        self.fast_routes = fast_routes(self.fast_table)
+        # the C parser's routes (used with one shard only: Client.parse)
+        self.fast_routes = fast_routes(fast_table(one_shard=self.config.shards == 1))
         self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.bridge = LoopBridge(self.loop)

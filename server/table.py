@@ -244,14 +244,22 @@ def subcommand(parent: str, name: str, arity: int, flags=(), keys=(0, 0, 0),
     return deco
 
 
-def fast_table() -> dict:
+def fast_table(one_shard: bool = False) -> dict:
     """Single-key shard commands by the exact bytes clients send (lower, UPPER,
-    Capitalized): the connection's inlined hot path looks them up directly."""
+    Capitalized): the connection's inlined hot path looks them up directly.
+
+    With ``one_shard`` (a server of one shard) every shard command whose
+    keys are plain argument positions joins them (MGET, MSET, DEL, RENAME,
+    SUNIONSTORE...): there is no key to hash, and ``dispatch`` would put
+    them in shard 0's batch exactly so.  Commands with subcommands or a
+    ``key_fn`` (numkeys arguments, whose parsing can reject the call before
+    any shard runs it) still take ``execute``."""
     out = {}
     for name, spec in TABLE.items():
-        if (spec.route == Route.SHARD and spec.first_key == 1 and spec.last_key == 1
-                and not spec.subcommands and spec.key_fn is None and spec.cross is None
-                and spec.fanout is None and abs(spec.arity) >= 2):
+        if spec.route != Route.SHARD or spec.subcommands or spec.key_fn is not None:
+            continue
+        if one_shard or (spec.first_key == 1 and spec.last_key == 1 and spec.cross is None
+                         and spec.fanout is None and abs(spec.arity) >= 2):
             for v in (name, name.upper(), name.capitalize()):
                 out[v] = spec
     return out

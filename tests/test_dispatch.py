@@ -297,3 +297,38 @@ def test_cross_shard_commands_count_once_in_commandstats_like_redis(shardis, rea
     assert ours == theirs
     assert ours["cmdstat_del"] == (1, 0, 0)
     assert ours["cmdstat_sunionstore"] == (1, 0, 0)
+
+
+def test_one_shard_routes_multi_key_commands_in_the_parser_and_counts_them(shardis_default):
+    # with one shard the C parser batches MGET/MSET/DEL/RENAME... itself
+    # (server.table.fast_table(one_shard=True)); replies, commandstats and
+    # CLIENT LIST's cmd= are what execute() gives
+    c = redis.Redis(port=shardis_default.port)
+    other = redis.Redis(port=shardis_default.port)
+    c.config_resetstat()
+    p = c.pipeline(transaction=False)
+    for i in range(50):
+        p.mset({f"a{i}": i, f"b{i}": i})
+        p.mget(f"a{i}", f"b{i}", "nokey")
+        p.execute_command("MSET", "x", "1", "y")    # the handler's arity error
+        p.execute_command("MSET", "odd")            # the table's (rejected)
+        p.exists(f"a{i}", f"b{i}", f"a{i}")
+        p.rename(f"a{i}", f"c{i}")
+        p.delete(f"b{i}", f"c{i}")
+    out = p.execute(raise_on_error=False)
+    assert out[:7] == [True, [b"0", b"0", None], out[2], out[3], 3, True, 2]
+    assert str(out[2]) == str(out[3]) == "wrong number of arguments for 'mset' command"
+    p = c.pipeline(transaction=False)
+    for _ in range(3):
+        p.mget("x", "y")
+    p.execute()
+    cmd = [cl["cmd"] for cl in other.client_list() if cl["id"] != str(other.client_id())]
+    assert cmd == ["mget"]
+    stats = c.info("commandstats")
+    assert (stats["cmdstat_mset"]["calls"], stats["cmdstat_mset"]["failed_calls"],
+            stats["cmdstat_mset"]["rejected_calls"]) == (100, 50, 50)
+    assert stats["cmdstat_mget"]["calls"] == 53 and stats["cmdstat_del"]["calls"] == 50
+    assert stats["cmdstat_rename"]["calls"] == 50 and stats["cmdstat_exists"]["calls"] == 50
+    assert c.dbsize() == 0
+    c.close()
+    other.close()
