@@ -442,19 +442,44 @@ Parser_take(Parser *self, PyObject *arg)
     return result;
 }
 
+/* take_routed counts calls per run of requests of one route: add the run's
+ * *calls to (*stats)[0] and start a run of `next` (NULL: none).  One int
+ * made per run instead of one per request.  0, or -1 with an error (the
+ * run's count is then lost, as a failed add of one would lose one). */
+static int
+add_calls(PyObject **stats, Py_ssize_t *calls, PyObject *next)
+{
+    int r = 0;
+    if (*stats != NULL && *calls > 0 && PyList_GET_SIZE(*stats) > 0) {
+        PyObject *k = PyLong_FromSsize_t(*calls);
+        PyObject *sum = k == NULL ? NULL : PyNumber_Add(PyList_GET_ITEM(*stats, 0), k);
+        Py_XDECREF(k);
+        if (sum == NULL)
+            r = -1;
+        else
+            PyList_SetItem(*stats, 0, sum);     /* steals sum */
+    }
+    Py_XDECREF(*stats);
+    *stats = Py_XNewRef(next);
+    *calls = 0;
+    return r;
+}
+
 /* take_routed(limit, routes, items) -> (n, rest): the connection's hot path
  * (server/connection.py, Client.parse) for one shard.  Requests whose name
  * is a key of ``routes`` (exact bytes -> (handler, arity, stats)) and whose
  * length fits that arity are appended to ``items`` as (handler, argv, None,
- * 0), with stats[0] += 1, up to ``limit`` of them; the first other request
- * ends the call and is returned as ``rest`` (None when there was none).
+ * 0), counted in stats[0] (one add per run of one route), up to ``limit`` of
+ * them; the first other request ends the call and is returned as ``rest``
+ * (None when there was none).
  * Errors behave as in take(): raised at once if nothing was parsed, else
  * on the next call. */
 static PyObject *
 Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *routes, *items, *req, *rest = NULL;
-    Py_ssize_t limit, n = 0;
+    PyObject *run_stats = NULL;     /* the stats list of the current run of one route */
+    Py_ssize_t limit, n = 0, run_calls = 0;
     int rc = R_DONE;
 
     if (nargs != 3) {
@@ -490,18 +515,20 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *stats = PyTuple_GET_ITEM(route, 2);
             if ((argc == arity || (arity < 0 && argc >= -arity)) && PyList_CheckExact(stats)
                     && PyList_GET_SIZE(stats) > 0) {
-                PyObject *calls = PyNumber_Add(PyList_GET_ITEM(stats, 0), self->one);
-                PyObject *item = calls == NULL ? NULL
-                    : PyTuple_Pack(4, PyTuple_GET_ITEM(route, 0), req, Py_None, self->zero);
+                PyObject *item = PyTuple_Pack(4, PyTuple_GET_ITEM(route, 0), req, Py_None,
+                                              self->zero);
                 Py_DECREF(req);
                 if (item == NULL || PyList_Append(items, item) < 0) {
-                    Py_XDECREF(calls);
                     Py_XDECREF(item);
                     rc = R_ERROR;
                     break;
                 }
                 Py_DECREF(item);
-                PyList_SetItem(stats, 0, calls);    /* steals calls */
+                if (stats != run_stats && add_calls(&run_stats, &run_calls, stats) < 0) {
+                    rc = R_ERROR;
+                    break;
+                }
+                run_calls++;
                 n++;
                 continue;
             }
@@ -509,7 +536,23 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
         rest = req;
         break;
     }
+    /* the last run's count, with any pending error set aside meanwhile; a
+     * failure of its own is an error like any other (the requests already
+     * taken stand, the next call raises) */
+    if (run_stats != NULL) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        int failed = add_calls(&run_stats, &run_calls, NULL) < 0;
+        if (et != NULL) {
+            if (failed)
+                PyErr_Clear();
+            PyErr_Restore(et, ev, tb);
+        } else if (failed) {
+            rc = R_ERROR;
+        }
+    }
     if (rc == R_ERROR) {
+        Py_XDECREF(rest);       /* (only after a failed count: the parser stays failed) */
         set_failed(self);
         if (n == 0)
             return raise_failed(self);
