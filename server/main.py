@@ -34,10 +34,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="pin the whole process (loop and shard threads) to these CPUs, "
                         "e.g. 1 or 0,2-3; 'auto' (the default): the one CPU it starts on; "
                         "'none': not pinned (see docs/performance.md)")
-    p.add_argument("--sched", choices=["batch", "normal"], default="batch",
-                   help="the threads' scheduling policy: 'batch' (the default, SCHED_BATCH: "
-                        "a thread woken by another does not preempt it) or 'normal' "
-                        "(SCHED_OTHER; see docs/performance.md)")
+    p.add_argument("--sched", choices=["normal", "batch"], default="normal",
+                   help="the threads' scheduling policy: 'normal' (the default, SCHED_OTHER) "
+                        "or 'batch' (SCHED_BATCH: a woken thread does not preempt; fewer "
+                        "switches on a CPU of its own, far slower replies on a shared one; "
+                        "see docs/performance.md)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="any other config option, as in redis.conf (repeatable)")
     return p
@@ -116,7 +117,13 @@ def set_sched_batch() -> None:
     blocks, with the GIL free; the CPU share is the same as SCHED_OTHER.
     Measured under ``redis-benchmark -c 1 -P 30``: 7.5 context switches per
     round trip, 3.0 with it (docs/performance.md, "SCHED_BATCH").  Any user
-    may lower its own threads to it."""
+    may lower its own threads to it.
+
+    Not the default: the same rule keeps the server from preempting any
+    other busy process on its CPU, so each wake-up can wait for that
+    process's tick.  With a spinning process on the server's CPU, ``-c 1
+    -P 1`` fell from 2,800-3,400 to 264 requests/s (p50 0.18 -> 4 ms),
+    while the gains on a CPU of its own were under the run-to-run noise."""
     os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 

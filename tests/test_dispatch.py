@@ -233,9 +233,9 @@ def _thread_policies(pid: int) -> list[int]:
             for path in glob.glob(f"/proc/{pid}/task/*")]
 
 
-def test_every_thread_runs_under_sched_batch_unless_told_normal(shardis_factory):
-    batch = shardis_factory("--shards", "2")
-    normal = shardis_factory("--shards", "2", "--sched", "normal")
+def test_every_thread_runs_under_sched_batch_only_when_asked(shardis_factory):
+    batch = shardis_factory("--shards", "2", "--sched", "batch")
+    normal = shardis_factory("--shards", "2")
     for s in (batch, normal):
         c = s.client()
         c.set("k", "v")
