@@ -47,8 +47,8 @@ from actors.messages import Batch, Tx, TxHold, TxRelease
 from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
-from .protocol import (OK, BigBulk, CommandError, Err, ProtocolError, Raw, new_request_reader,
-                       encode)
+from .protocol import (OK, QUEUED, BigBulk, CommandError, Err, ProtocolError,
+                       new_request_reader, encode)
 from .notify import AFTER_REPLY, events_on
 from .router import FANOUTS, ordered_fanout
 from .table import TABLE, Route
@@ -118,6 +118,11 @@ def _loop_latency(server, spec, dt_ns) -> None:
     loop_command_time(server, spec, dt_ns)
 
 
+def _shard_zero(_key: bytes) -> int:
+    """Client.shard_of of a one-shard server."""
+    return 0
+
+
 def arity_error(name: str) -> Err:
     return Err(b"ERR wrong number of arguments for '%s' command" % name.encode())
 
@@ -149,7 +154,8 @@ class Client(asyncio.Protocol):
         self.reader = new_request_reader(server.config.proto_max_bulk_len)
         self.seq = ReplySequencer()
         self.nshards = len(server.shards)
-        self.shard_of = server.slotmap.shard_of
+        # with one shard every key is shard 0's: nothing to hash
+        self.shard_of = server.slotmap.shard_of if self.nshards > 1 else _shard_zero
         self.slot_table = server.slotmap.table
         self.inboxes = server.inboxes
         self.batches: list = [None] * self.nshards
@@ -697,7 +703,7 @@ class Client(asyncio.Protocol):
             count_error(self.server, err)
             return self.reply_now(err)
         self.multi.append((spec, argv))
-        self.seq.entries.append(Raw(b"+QUEUED\r\n"))
+        self.seq.entries.append(QUEUED)
 
     # -- WATCH (see server/commands/transactions.py) -------------------------
     def unwatch(self) -> None:

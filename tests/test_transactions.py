@@ -72,10 +72,11 @@ SCRIPTS = {
 }
 
 
+@pytest.mark.parametrize("server", ["shardis", "shardis_default"], ids=["4-shards", "one-shard"])
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_transaction_semantics_match_redis(name, shardis, real_redis):
+def test_transaction_semantics_match_redis(request, name, server, real_redis):
     script = SCRIPTS[name]
-    a, b = conn(shardis), conn(real_redis)
+    a, b = conn(request.getfixturevalue(server)), conn(real_redis)
     a.flushall()
     b.flushall()
     assert run_script(a, script) == run_script(b, script)
