@@ -244,6 +244,26 @@ warm(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* The arguments the runners share, (data, expires, items, i, replies, ...):
+ * checks their count (`want`, else TypeError with the signature `sig`) and
+ * types, and reads i.  1, or 0 with TypeError/OverflowError. */
+static int
+runner_args(const char *name, const char *sig, PyObject *const *args, Py_ssize_t nargs,
+            Py_ssize_t want, Py_ssize_t *i)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s%s", name, sig);
+        return 0;
+    }
+    if (!KeyTable_Check(args[0]) || !PyDict_CheckExact(args[1])
+            || !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[4])) {
+        PyErr_Format(PyExc_TypeError, "%s: data must be a KeyTable, expires a dict; "
+                     "items, replies lists", name);
+        return 0;
+    }
+    return ssize_arg(args[3], i);
+}
+
 static PyObject *null2, *null3;      /* RESP2 and RESP3 nulls */
 
 /* "$<n>\r\n" for 0 <= n < NHDR into hdr; its length.  snprintf took a
@@ -270,23 +290,13 @@ bulk_header(char *hdr, Py_ssize_t n)
 static PyObject *
 run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "run_get(data, expires, items, i, replies, "
-                        "resp2, now_ms, handler)");
+    Py_ssize_t i;
+    if (!runner_args("run_get", "(data, expires, items, i, replies, resp2, now_ms, handler)",
+                     args, nargs, 8, &i))
         return NULL;
-    }
     PyObject *data = args[0], *expires = args[1], *items = args[2];
     PyObject *replies = args[4], *handler = args[7];
-    Py_ssize_t i;
-    if (!KeyTable_Check(data) || !PyDict_CheckExact(expires)
-            || !PyList_CheckExact(items) || !PyList_CheckExact(replies)) {
-        PyErr_SetString(PyExc_TypeError, "run_get: data must be a KeyTable, expires a "
-                        "dict; items, replies lists");
-        return NULL;
-    }
     KeyTableObject *table = (KeyTableObject *)data;
-    if (!ssize_arg(args[3], &i))
-        return NULL;
     int resp2 = PyObject_IsTrue(args[5]);
     if (resp2 < 0)
         return NULL;
@@ -373,23 +383,13 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 run_set(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "run_set(data, expires, items, i, replies, "
-                        "handler, ok)");
+    Py_ssize_t i;
+    if (!runner_args("run_set", "(data, expires, items, i, replies, handler, ok)",
+                     args, nargs, 7, &i))
         return NULL;
-    }
     PyObject *data = args[0], *expires = args[1], *items = args[2];
     PyObject *replies = args[4], *handler = args[5], *ok = args[6];
-    Py_ssize_t i;
-    if (!KeyTable_Check(data) || !PyDict_CheckExact(expires)
-            || !PyList_CheckExact(items) || !PyList_CheckExact(replies)) {
-        PyErr_SetString(PyExc_TypeError, "run_set: data must be a KeyTable, expires a "
-                        "dict; items, replies lists");
-        return NULL;
-    }
     KeyTableObject *table = (KeyTableObject *)data;
-    if (!ssize_arg(args[3], &i))
-        return NULL;
     PyObject *dicts[2] = {data, expires};
     Py_ssize_t j = i < 0 ? 0 : i, wend = j;
 

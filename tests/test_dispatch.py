@@ -194,6 +194,15 @@ def test_cpu_affinity_pins_the_loop_and_every_shard_thread(shardis_factory):
     assert len(masks) >= 4 and set(masks) == {str(cpu)}   # loop + 3 shards at least
 
 
+def _answer(*servers) -> None:
+    """Each server stores and reads a key (its threads have all started)."""
+    for s in servers:
+        c = s.client()
+        c.set("k", "v")
+        assert c.get("k") == b"v"
+        c.close()
+
+
 def _thread_masks(pid: int) -> list[str]:
     import glob
     masks = []
@@ -210,11 +219,7 @@ def test_by_default_every_thread_shares_one_cpu_and_none_leaves_the_mask(shardis
         pytest.fail("this test needs a machine with two CPUs or more")
     pinned = shardis_factory("--shards", "2")
     free = shardis_factory("--shards", "2", "--cpu-affinity", "none")
-    for s in (pinned, free):
-        c = s.client()
-        c.set("k", "v")
-        assert c.get("k") == b"v"
-        c.close()
+    _answer(pinned, free)
     masks = _thread_masks(pinned.proc.pid)
     assert len(masks) >= 3 and len(set(masks)) == 1       # loop + 2 shards at least
     assert int(masks[0]) in allowed
@@ -236,11 +241,7 @@ def _thread_policies(pid: int) -> list[int]:
 def test_every_thread_runs_under_sched_batch_only_when_asked(shardis_factory):
     batch = shardis_factory("--shards", "2", "--sched", "batch")
     normal = shardis_factory("--shards", "2")
-    for s in (batch, normal):
-        c = s.client()
-        c.set("k", "v")
-        assert c.get("k") == b"v"
-        c.close()
+    _answer(batch, normal)
     # the loop, both shards and any helper thread
     policies = _thread_policies(batch.proc.pid)
     assert len(policies) >= 3 and set(policies) == {os.SCHED_BATCH}
