@@ -28,6 +28,16 @@
  * whether bulklen+2 bytes are there yet.  Consumed bytes are dropped by
  * moving the (partial) request left at the end of a take() to the start of
  * the buffer; a fully consumed buffer is freed (no memory per idle client).
+ *
+ * The module also holds the reply side's hot case (server.protocol.encode):
+ *
+ *   bulk_array(seq, head, null) -> bytes or None
+ *       a list (or list subclass) or tuple whose items are all bytes or
+ *       None, encoded as an
+ *       aggregate: head ("*", or "~" for a RESP3 set), the count, then each
+ *       item as a bulk string, or `null` (the protocol's null) for None, in
+ *       one allocation; None for anything else (encode's Python code then
+ *       handles it).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -60,7 +70,7 @@ typedef struct {
     PyObject *split_inline;
     PyObject *error_class;  /* NULL: server.protocol.ProtocolError, looked up lazily */
     PyObject *failed;       /* the exception raised by every take() once failed */
-    PyObject *zero, *one;   /* the ints 0 and 1 (take_routed) */
+    PyObject *zero;         /* the int 0 (take_routed's items) */
     PyObject *name;         /* the last request's argv[0] (bytes), reused while
                              * requests name the same command: one object less
                              * to make and free, and its hash stays cached for
@@ -636,8 +646,7 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds)
     self->bulklen = -1;
     if (self->zero == NULL) {
         self->zero = PyLong_FromLong(0);
-        self->one = PyLong_FromLong(1);
-        if (self->zero == NULL || self->one == NULL)
+        if (self->zero == NULL)
             return -1;
     }
     return 0;
@@ -654,7 +663,6 @@ Parser_dealloc(Parser *self)
     Py_XDECREF(self->error_class);
     Py_XDECREF(self->failed);
     Py_XDECREF(self->zero);
-    Py_XDECREF(self->one);
     Py_XDECREF(self->name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -693,11 +701,97 @@ static PyTypeObject ParserType = {
     .tp_members = Parser_members,
 };
 
+/* Decimal digits of n >= 0. */
+static Py_ssize_t
+n_digits(Py_ssize_t n)
+{
+    Py_ssize_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Write "<c><n>\r\n" (n >= 0) at p; returns the end. */
+static char *
+put_header(char *p, char c, Py_ssize_t n)
+{
+    Py_ssize_t d = n_digits(n);
+    *p++ = c;
+    for (Py_ssize_t k = d - 1; k >= 0; k--) {
+        p[k] = (char)('0' + n % 10);
+        n /= 10;
+    }
+    p += d;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+static PyObject *
+bulk_array(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_CheckExact(args[1]) || PyBytes_GET_SIZE(args[1]) != 1
+            || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "bulk_array(seq, head: 1 byte, null: bytes)");
+        return NULL;
+    }
+    PyObject *seq = args[0], *null = args[2];
+    if (!PyList_Check(seq) && !PyTuple_CheckExact(seq))     /* (RSet is a list) */
+        Py_RETURN_NONE;
+    /* both passes read the items with no Python code in between: the size
+     * counted is the size written */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t nnull = PyBytes_GET_SIZE(null);
+    Py_ssize_t total = 3 + n_digits(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = items[i];
+        if (x == Py_None) {
+            total += nnull;
+        } else if (PyBytes_CheckExact(x)) {
+            Py_ssize_t len = PyBytes_GET_SIZE(x);
+            total += 5 + n_digits(len) + len;
+        } else {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL)
+        return NULL;
+    char *p = put_header(PyBytes_AS_STRING(out), PyBytes_AS_STRING(args[1])[0], n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = items[i];
+        if (x == Py_None) {
+            memcpy(p, PyBytes_AS_STRING(null), nnull);
+            p += nnull;
+            continue;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(x);
+        p = put_header(p, '$', len);
+        memcpy(p, PyBytes_AS_STRING(x), len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bulk_array", (PyCFunction)(void (*)(void))bulk_array, METH_FASTCALL,
+     "bulk_array(seq, head, null) -> bytes, or None unless every item is bytes or None:\n"
+     "seq encoded as a RESP aggregate of bulk strings (see the module source)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef reqparse_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "server._reqparse",
-    .m_doc = "Redis request parser (port of networking.c's processInputBuffer).",
+    .m_doc = "Redis request parser (port of networking.c's processInputBuffer), and the "
+             "reply encoder's bulk-string aggregates.",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

@@ -149,6 +149,13 @@ def format_double(f: float) -> bytes:
 _NULL2 = b"$-1\r\n"
 _NULL3 = b"_\r\n"
 
+try:
+    # a list/tuple/RSet of bytes and None encoded in one C call; None for
+    # anything else (server/_reqparse.c); not built: encode's Python only
+    from server._reqparse import bulk_array as _bulk_array
+except ImportError:
+    _bulk_array = None
+
 
 def encode(v, proto: int = 2) -> bytes:
     """Encode one reply value; see the module docstring for the mapping."""
@@ -162,6 +169,10 @@ def encode(v, proto: int = 2) -> bytes:
     if v is None:
         return _NULL2 if proto == 2 else _NULL3
     if t is list or t is tuple:
+        if _bulk_array is not None:     # all bytes/None: one C call (server/_reqparse.c)
+            r = _bulk_array(v, b"*", _NULL2 if proto == 2 else _NULL3)
+            if r is not None:
+                return r
         return b"*%d\r\n%b" % (len(v), b"".join([encode(x, proto) for x in v]))
     if t is Err:
         if b"\r" in v or b"\n" in v:   # Redis turns newlines in errors into spaces
@@ -188,8 +199,12 @@ def encode(v, proto: int = 2) -> bytes:
         return b"%%%d\r\n%b" % (len(v), b"".join(
             [encode(k, proto) + encode(x, proto) for k, x in v.items()]))
     if t is RSet:
-        return b"%b%d\r\n%b" % (b"*" if proto == 2 else b"~", len(v),
-                                b"".join([encode(x, proto) for x in v]))
+        head = b"*" if proto == 2 else b"~"
+        if _bulk_array is not None:
+            r = _bulk_array(v, head, _NULL2 if proto == 2 else _NULL3)
+            if r is not None:
+                return r
+        return b"%b%d\r\n%b" % (head, len(v), b"".join([encode(x, proto) for x in v]))
     if t is NullArray:
         return b"*-1\r\n" if proto == 2 else _NULL3
     if t is Verbatim:

@@ -673,14 +673,22 @@ for i in range(int(sys.argv[2])):
             p.buffer_size()
     except ProtocolError:
         pass
+    # the reply encoder: bulk strings of every length, nulls, other items
+    seq = [rnd.choice([None, b"", b"x" * rnd.randrange(20000), rnd.choice(PIECES), 7])
+           for _ in range(rnd.randrange(40))]
+    if rnd.random() < 0.8:
+        seq = [x for x in seq if x != 7]
+    out = _reqparse.bulk_array(rnd.choice([seq, tuple(seq)]), rnd.choice([b"*", b"~"]),
+                               rnd.choice([b"$-1\r\n", b"_\r\n"]))
+    assert out is None or out.endswith(b"\r\n") or not seq
 print("ok")
 '''
 
 
 @needs_ext
 def test_c_parser_is_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path):
-    """Build server/_reqparse.c with ASan + UBSan and drive it (take and
-    take_routed) with random adversarial streams (fragments of headers, NULs, huge counts, lines over
+    """Build server/_reqparse.c with ASan + UBSan and drive it (take,
+    take_routed, and bulk_array on random replies) with random adversarial streams (fragments of headers, NULs, huge counts, lines over
     64 KB, max_bulk changed between reads): any out-of-bounds access, use
     after free or undefined behaviour aborts the child process."""
     import shutil
@@ -713,3 +721,45 @@ def test_the_c_parser_reuses_the_command_name_object_while_the_name_repeats():
     # names longer than 32 bytes are not kept; keys and values never shared
     assert reqs[5][0] is not reqs[6][0]
     assert reqs[0][1] == reqs[1][1] == b"ab" and reqs[0][1] is not reqs[1][1]
+
+
+# ---------------------------------------------------------------- bulk_array (the reply side)
+
+_replies = st.recursive(
+    st.one_of(st.binary(max_size=30), st.none(), st.integers(-10**20, 10**20),
+              st.binary(max_size=5).map(protocol.Raw), st.binary(max_size=5).map(protocol.Status),
+              st.binary(max_size=5).map(protocol.Err), st.floats(allow_nan=False),
+              st.sampled_from([b"x" * 9, b"y" * 10, b"z" * 99, b"w" * 100, b"v" * 1000])),
+    lambda inner: st.one_of(st.lists(inner, max_size=12), st.tuples(inner, inner),
+                            st.lists(inner, max_size=5).map(protocol.RSet)),
+    max_leaves=40)
+
+
+@needs_ext
+@settings(max_examples=400, deadline=None)
+@given(v=st.one_of(st.lists(st.one_of(st.binary(max_size=40), st.none()), max_size=120),
+                   _replies),
+       proto=st.sampled_from([2, 3]))
+def test_encode_with_the_c_bulk_arrays_is_byte_for_byte_the_python_encoding(v, proto):
+    fast = protocol.encode(v, proto)
+    saved = protocol._bulk_array
+    protocol._bulk_array = None
+    try:
+        assert fast == protocol.encode(v, proto)
+    finally:
+        protocol._bulk_array = saved
+
+
+@needs_ext
+def test_bulk_array_takes_only_exact_bytes_and_none():
+    ba = _reqparse.bulk_array
+    assert ba([b"a", None, b""], b"*", b"$-1\r\n") == b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n"
+    assert ba((), b"~", b"_\r\n") == b"~0\r\n"
+    assert ba([b"x" * 12345], b"*", b"_\r\n") == b"*1\r\n$12345\r\n" + b"x" * 12345 + b"\r\n"
+    # subclasses of bytes (Raw, Status, Err) and anything else: left to Python
+    for other in ([protocol.Raw(b"+OK\r\n")], [protocol.Err(b"ERR x")], [1], [[b"a"]],
+                  [bytearray(b"a")], "ab", b"ab", {b"a": b"b"}):
+        assert ba(other, b"*", b"$-1\r\n") is None
+    for bad in ((), ([], b"**", b""), ([], "*", b""), ([], b"*", "_"), ([], b"*")):
+        with pytest.raises(TypeError):
+            ba(*bad)

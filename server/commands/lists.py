@@ -23,6 +23,7 @@ at EXEC's end.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from actors.keyspace import WRONGTYPE, register_type
 from server.protocol import NULL_ARRAY, OK, CommandError, Err
@@ -148,16 +149,9 @@ def normalize_range(start: int, end: int, llen: int):
 def _slice(lst: RedisList, start: int, end: int) -> list[bytes]:
     """Elements start..end inclusive, walking from the nearer end."""
     n = len(lst)
-    count = end - start + 1
     if start <= n - 1 - end:
-        it = iter(lst)
-        for _ in range(start):
-            next(it)
-        return [next(it) for _ in range(count)]
-    it = reversed(lst)
-    for _ in range(n - 1 - end):
-        next(it)
-    out = [next(it) for _ in range(count)]
+        return list(islice(lst, start, end + 1))
+    out = list(islice(reversed(lst), n - 1 - end, n - start))
     out.reverse()
     return out
 
