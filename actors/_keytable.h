@@ -432,22 +432,21 @@ kt_clear(KeyTableObject *t, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* The keys and/or the values (either out pointer may be NULL) as lists of
- * one scan: new references.  The scan allocates nothing, so no garbage
- * collection (and so no Python code) can change the table in the middle;
- * items() and copy() build their tuples or dict afterwards, from the lists. */
+/* The keys, values and/or clock stamps (any out pointer may be NULL) as
+ * lists of one scan: new references.  The scan allocates no object the
+ * garbage collector tracks (the lists come first; a stamp's int is not
+ * tracked), so no collection, and so no Python code, can change the table
+ * in the middle; items(), copy() and stamps() build their tuples or dicts
+ * afterwards, from the lists. */
 static int
-kt_pairs(KeyTableObject *t, PyObject **keys, PyObject **values)
+kt_pairs(KeyTableObject *t, PyObject **keys, PyObject **values, PyObject **lrus)
 {
     PyObject *k = keys ? PyList_New(t->used) : NULL;
     PyObject *v = values ? PyList_New(t->used) : NULL;
-    if ((keys && k == NULL) || (values && v == NULL)) {
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        return -1;
-    }
+    PyObject *c = lrus ? PyList_New(t->used) : NULL;
+    int failed = (keys && k == NULL) || (values && v == NULL) || (lrus && c == NULL);
     Py_ssize_t n = 0;
-    for (size_t i = 0; i <= t->mask; i++) {
+    for (size_t i = 0; !failed && i <= t->mask; i++) {
         KTSlot *s = &t->slots[i];
         if (s->key == NULL)
             continue;
@@ -455,12 +454,25 @@ kt_pairs(KeyTableObject *t, PyObject **keys, PyObject **values)
             PyList_SET_ITEM(k, n, Py_NewRef(s->key));
         if (v != NULL)
             PyList_SET_ITEM(v, n, Py_NewRef(s->value));
+        if (c != NULL) {
+            PyObject *stamp = PyLong_FromUnsignedLong(s->lru);
+            failed = stamp == NULL;
+            PyList_SET_ITEM(c, n, stamp);       /* (a NULL item is fine to free) */
+        }
         n++;
+    }
+    if (failed) {
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        Py_XDECREF(c);
+        return -1;
     }
     if (keys)
         *keys = k;
     if (values)
         *values = v;
+    if (lrus)
+        *lrus = c;
     return 0;
 }
 
@@ -468,21 +480,21 @@ static PyObject *
 kt_keys(KeyTableObject *t, PyObject *u)
 {
     PyObject *keys;
-    return kt_pairs(t, &keys, NULL) < 0 ? NULL : keys;
+    return kt_pairs(t, &keys, NULL, NULL) < 0 ? NULL : keys;
 }
 
 static PyObject *
 kt_values(KeyTableObject *t, PyObject *u)
 {
     PyObject *values;
-    return kt_pairs(t, NULL, &values) < 0 ? NULL : values;
+    return kt_pairs(t, NULL, &values, NULL) < 0 ? NULL : values;
 }
 
 static PyObject *
 kt_items(KeyTableObject *t, PyObject *unused)
 {
     PyObject *keys, *values;
-    if (kt_pairs(t, &keys, &values) < 0)
+    if (kt_pairs(t, &keys, &values, NULL) < 0)
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(keys);
     PyObject *out = PyList_New(n);
@@ -498,44 +510,34 @@ kt_items(KeyTableObject *t, PyObject *unused)
     return out;
 }
 
+/* A plain dict of every key and its value (copy) or clock stamp (stamps). */
 static PyObject *
-kt_copy(KeyTableObject *t, PyObject *unused)
+kt_dict(KeyTableObject *t, int stamps)
 {
-    PyObject *keys, *values;
-    if (kt_pairs(t, &keys, &values) < 0)
+    PyObject *keys, *vals;
+    if (kt_pairs(t, &keys, stamps ? NULL : &vals, stamps ? &vals : NULL) < 0)
         return NULL;
     PyObject *d = PyDict_New();
     for (Py_ssize_t i = 0; d != NULL && i < PyList_GET_SIZE(keys); i++) {
-        if (PyDict_SetItem(d, PyList_GET_ITEM(keys, i), PyList_GET_ITEM(values, i)) < 0)
+        if (PyDict_SetItem(d, PyList_GET_ITEM(keys, i), PyList_GET_ITEM(vals, i)) < 0)
             Py_CLEAR(d);
     }
     Py_DECREF(keys);
-    Py_DECREF(values);
+    Py_DECREF(vals);
     return d;
 }
 
-/* {key: stamp} of every key (a snapshot's LRU idle times).  The keys come
- * from one allocation-free scan; each stamp is then read by a lookup, so a
- * key that a finalizer removed meanwhile is left out. */
+static PyObject *
+kt_copy(KeyTableObject *t, PyObject *unused)
+{
+    return kt_dict(t, 0);
+}
+
+/* {key: stamp} of every key: a snapshot's LRU idle times. */
 static PyObject *
 kt_stamps(KeyTableObject *t, PyObject *unused)
 {
-    PyObject *keys;
-    if (kt_pairs(t, &keys, NULL) < 0)
-        return NULL;
-    PyObject *d = PyDict_New();
-    for (Py_ssize_t i = 0; d != NULL && i < PyList_GET_SIZE(keys); i++) {
-        PyObject *key = PyList_GET_ITEM(keys, i);
-        KTSlot *s = kt_find(t, key, PyObject_Hash(key));    /* bytes: cached */
-        if (s == NULL)
-            continue;
-        PyObject *c = PyLong_FromUnsignedLong(s->lru);
-        if (c == NULL || PyDict_SetItem(d, key, c) < 0)
-            Py_CLEAR(d);
-        Py_XDECREF(c);
-    }
-    Py_DECREF(keys);
-    return d;
+    return kt_dict(t, 1);
 }
 
 static PyObject *

@@ -8,7 +8,9 @@
  *   KeyTable: a keyspace's table with the LRU clock in each key's slot
  *       (actors/_keytable.h; interface and specification actors/keytable.py)
  *
- * warm: for each batch item items[start:stop] of the form (handler, argv,
+ * warm: the runners' prefetch on its own (the C loops below call it on each
+ * window of their run; Python calls it only in tests).  For each batch item
+ * items[start:stop] of the form (handler, argv,
  * ...) whose argv[1] is a bytes key, and for each table in the tuple `dicts`
  * (a keyspace's data, a KeyTable, and its expires, a dict), issue CPU
  * prefetches for what a lookup of that key will read.  In a KeyTable: the
@@ -58,7 +60,7 @@
 #endif
 
 #define MAX_WINDOW 256      /* keys per call (hashes kept on the C stack) */
-#define WARM_WINDOW 32      /* run_get: keys prefetched at a time (actors.shard.WARM_WINDOW) */
+#define WARM_WINDOW 32      /* run_get, run_set: keys prefetched at a time */
 #define NHDR 1024           /* run_get: larger values take the per-command path (actors.shard.NHDR) */
 #define MAX_DICTS 4
 #define WARM_MIN_KEYS 4096  /* smaller tables are not prefetched (see prefetch_items) */

@@ -112,27 +112,20 @@ BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 # slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
-# actors/_runs.c: ``WARM(tables, items, start, stop)`` prefetches the
-# KeyTable slots (and, on CPython 3.11, dict entries) the keys of
-# items[start:stop] will be looked up in, so a runner's cache misses overlap
-# instead of stalling it one key at a time (it changes nothing; runners call
-# it every WARM_WINDOW items); ``C_RUN_GET`` and ``C_RUN_SET`` are the GET
-# and SET runners' loops in C (server/commands/strings.py, run_get and
-# run_set).  All None when the extension is not built (the keyspace's table
-# is then actors.keytable.PyKeyTable).  With the Python table chosen over a
-# built extension (SHARDIS_PURE_TABLE=1), WARM skips the table (a dict
-# subclass) and the C loops are None.
+# actors/_runs.c: ``C_RUN_GET`` and ``C_RUN_SET`` are the GET and SET
+# runners' loops in C (server/commands/strings.py, run_get and run_set).
+# They prefetch each window of a run's keys themselves, so the cache misses
+# of a large table overlap instead of stalling the loop one key at a time
+# (``_runs.warm`` exposes that prefetch alone, for its tests).  None when the
+# extension is not built (the keyspace's table is then
+# actors.keytable.PyKeyTable) or the Python table is chosen over it
+# (SHARDIS_PURE_TABLE=1): the C loops read the C table's slots.
 try:
     from actors import _runs
 except ImportError:
     _runs = None
-WARM = _runs.warm if _runs is not None else None
-# tables smaller than this are not prefetched (WARM returns at once)
-WARM_MIN_KEYS = _runs.WARM_MIN_KEYS if _runs is not None else 0
-# (the C loop reads the C table's slots: not with the Python table)
 C_RUN_GET = _runs.run_get if _runs is not None and KeyTable is _runs.KeyTable else None
 C_RUN_SET = _runs.run_set if C_RUN_GET is not None else None
-WARM_WINDOW = 32
 
 
 def _add_stats(cmdstats: dict, fn, n: int, ns: int, failed: int) -> None:

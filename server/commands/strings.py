@@ -11,8 +11,8 @@ import asyncio
 import re
 from fractions import Fraction
 
-from actors.shard import BULK_HDR, NHDR, RUNNERS, WARM_WINDOW
-import actors.shard as _shard     # WARM and the C loops read per run (tests swap them)
+from actors.shard import BULK_HDR, NHDR, RUNNERS
+import actors.shard as _shard     # the C loops read per run (tests swap them)
 from server.protocol import OK, CommandError, Err
 from server import tracking
 from server.table import command
@@ -162,8 +162,8 @@ def run_get(db, items, i, replies, proto):
     n = len(items)
     j = i
     hits = 0
-    # no prefetching here: this loop runs without the extension (no WARM)
-    # or on the Python table, which WARM skips (SHARDIS_PURE_TABLE=1)
+    # no prefetching here (the C loop's): this loop runs without the
+    # extension or on the Python table (SHARDIS_PURE_TABLE=1)
     while j < n:
         item = items[j]
         if item[0] is not cmd_get or item[2] is not None:
@@ -208,15 +208,8 @@ def run_set(db, items, i, replies, proto):
     append = replies.append
     n = len(items)
     j = i
-    warm = _shard.WARM
-    # prefetch the next window's entries every WARM_WINDOW items (never
-    # without the extension, nor where WARM would skip a small table)
-    wend = i if warm is not None and len(data) >= _shard.WARM_MIN_KEYS else n
-    dicts = (data, expires) if expires else (data,)
+    # no prefetching here, as in run_get's Python loop
     while j < n:
-        if j >= wend:
-            wend = j + WARM_WINDOW
-            warm(dicts, items, j, wend)
         item = items[j]
         argv = item[1]
         if item[0] is not cmd_set or item[2] is not None or len(argv) != 3:
