@@ -222,8 +222,6 @@ def single_shard(conn, queued, watching):
     """The one shard running every queued command and holding every watch,
     or None.  Commands that run on the loop or on all shards disqualify
     (SELECT too: the batch carries one database)."""
-    if conn.nshards == 1:       # every key and every watch is shard 0's
-        return 0 if all(spec.route is Route.SHARD for spec, _a in queued) else None
     shard = None
     for s in watching:
         if shard is None:
