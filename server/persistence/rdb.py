@@ -122,13 +122,26 @@ _T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7 = _T
 _NATIVE_LE = struct.pack("=H", 1) == b"\x01\x00"
 
 
-try:                      # optional: vectorised CRC for whole files
-    import numpy as _np
-except ImportError:       # pragma: no cover - numpy is not a dependency
-    _np = None
-
 _CHUNK = 1024
 _np_tabs = None
+_np = None                # numpy, imported by the first CRC that can use it
+
+
+def _numpy():
+    """numpy if installed (an optional speed-up for whole files), else False.
+
+    Imported on first use, not with this module: importing numpy takes about
+    0.1 s and starts OpenBLAS's threads, which a server that never saves or
+    loads a large file has no use for."""
+    global _np
+    if _np is None:
+        try:
+            import numpy
+        except ImportError:     # pragma: no cover - numpy is not a dependency
+            _np = False
+        else:
+            _np = numpy
+    return _np
 
 
 def _numpy_tables():
@@ -169,7 +182,7 @@ def _crc64_blocks(mv, crc: int) -> int:
 def crc64(data, crc: int = 0) -> int:
     """CRC-64-Jones of ``data`` continuing from ``crc`` (0 for a new one)."""
     mv = memoryview(data).cast("B")
-    if _np is not None and len(mv) >= 16 * _CHUNK:
+    if len(mv) >= 16 * _CHUNK and _numpy():
         whole = len(mv) - len(mv) % _CHUNK
         crc = _crc64_blocks(mv[:whole], crc)
         mv = mv[whole:]
