@@ -73,6 +73,9 @@ def _aof_post(aof, batch):
     _aof_post = post_after_fsync
     post_after_fsync(aof, batch)
 
+_clock = time.perf_counter_ns
+_time_ns = time.time_ns
+
 log = logging.getLogger("shardis.shard")
 
 
@@ -359,8 +362,8 @@ class ShardActor(pykka.ThreadingActor):
             db.data.clock = c
 
     def _handle(self, message):
-        t0 = time.perf_counter_ns()
-        ms = time.time_ns() // 1_000_000
+        t0 = _clock()
+        ms = _time_ns() // 1_000_000
         self.now_ms = ms
         c = ms // 1000
         if c != self.clock:
@@ -406,19 +409,72 @@ class ShardActor(pykka.ThreadingActor):
             raise
         except Exception:  # noqa: BLE001 - never let a message kill the shard
             log.exception("shard %d: message failed", self.index)
-        dt = time.perf_counter_ns() - t0
+        dt = _clock() - t0
         st.busy_ns += dt
         st.lat_hist[min(31, (dt // 1000).bit_length())] += 1
 
     def _run_batch(self, batch: Batch) -> None:
-        db = self.dbs[batch.db]
+        items = batch.items
+        # The common batch, a pipeline of GETs or SETs of one connection with
+        # no per-command hook on, is one runner call; its bookkeeping here
+        # is what the general loop below would do for one run.  Where the
+        # runner stops short, the loop takes over from there with the run
+        # so far (the commands it ran are neither run nor counted twice).
+        if (items and batch.trace is None and not (self.notify_flags or self.bcast or self.tracking
+                                                   or self.mem_limit or self.aof is not None)):
+            fn = items[0][0]
+            runner = RUNNERS.get(fn)
+            if runner is not None:
+                db = self.dbs[batch.db]
+                self.writer = batch.owner
+                replies = []
+                t = _clock()
+                try:
+                    j = runner(db, items, 0, replies, batch.proto)
+                except Exception:  # noqa: BLE001 - redone by the per-command path
+                    log.exception("shard %d: runner for %r failed", self.index, items[0][1][:1])
+                    replies.clear()
+                    j = 0
+                if j == len(items):
+                    dt = _clock() - t
+                    cs = self.cmdstats.get(fn)
+                    if cs is None:
+                        self.cmdstats[fn] = [j, dt, 0]
+                    else:
+                        cs[0] += j
+                        cs[1] += dt
+                    mean = dt // j
+                    if self.lat_track:
+                        hist = self.cmdhist.get(fn)
+                        if hist is None:
+                            hist = _next_run(None, self.cmdhist, None, 0, 0, 0, fn)
+                        hist[(mean // 1000).bit_length()] += j
+                    if mean >= self.slow_ns:
+                        for item in items:
+                            self._slow_path(fn, item[1], mean, batch.owner)
+                    self.stats.commands += j
+                    if self.notices or self.invalidations:
+                        self.post_notices()
+                    batch.replies = replies   # publish last: the loop tests replies for done
+                    self.bridge.post(batch)
+                    return
+                if j:
+                    t2 = _clock()
+                    return self._run_items(batch, db, replies, j, fn, j, t2 - t, t2)
+                return self._run_items(batch, db, replies, 0, None, 0, 0, t)
+        return self._run_items(batch, self.dbs[batch.db], [], 0, None, 0, 0, _clock())
+
+    def _run_items(self, batch: Batch, db, replies: list, i: int, run_fn, run_n: int,
+                   run_ns: int, t: int) -> None:
+        """Run ``batch.items[i:]``, every command through the per-command
+        path or a runner; ``replies`` holds the replies of items[:i], which
+        were a run of ``run_n`` calls of ``run_fn`` taking ``run_ns`` (none:
+        i = 0, run_fn None), ``t`` is when they ended."""
         self.writer = batch.owner
         proto = batch.proto
-        replies = []
         raws = None
         cmdstats = self.cmdstats
-        clock = time.perf_counter_ns
-        t = clock()
+        clock = _clock
         trace = batch.trace
         if trace is not None:
             trace.t_exec_start = t
@@ -431,13 +487,20 @@ class ShardActor(pykka.ThreadingActor):
         slow_ns = self.slow_ns      # min(slowlog, latency monitor) thresholds
         cmdhist = self.cmdhist
         track = self.lat_track
-        run_hist = None
         # commandstats are summed per run of consecutive calls of one handler
         # (a pipeline of GETs is one run) and added to ``cmdstats`` when the
         # run ends: the same figures as per-command updates, one dict lookup
         # per run.  Every command is still timed on its own for the slowlog.
-        run_fn = None
-        run_n = run_ns = run_failed = 0
+        run_failed = 0
+        run_hist = None
+        if run_fn is not None:      # the run _run_batch's runner call made
+            run_hist = _next_run(cmdstats, cmdhist, None, 0, 0, 0, run_fn)
+            mean = run_ns // run_n
+            if track:
+                run_hist[(mean // 1000).bit_length()] += run_n
+            if mean >= slow_ns:
+                for item in batch.items[:i]:
+                    self._slow_path(run_fn, item[1], mean, batch.owner)
         # With keyspace events on: ``marks`` says which reply each event goes
         # before, for an owner subscribed to its own events (Batch.pre):
         # (end, i) = the events up to ``end`` in self.notices come before the
@@ -450,7 +513,6 @@ class ShardActor(pykka.ThreadingActor):
         # (tracking is re-tested per run: remember items turn it on)
         runners = RUNNERS if not (self.notify_flags or self.bcast or aof is not None
                                   or trace is not None) else None
-        i = 0
         while i < nitems:
             fn, argv, sink, part = items[i]
             i += 1

@@ -382,7 +382,14 @@ class Client(asyncio.Protocol):
             elif spec is not None:
                 self.last_cmd = spec.bname
         self.send_batches()
-        self.flush()
+        # flush what is ready; nothing is when the oldest entry is a batch
+        # still out at its shard (every entry that becomes ready later is
+        # flushed by whatever made it ready: batch_done, a Pending's
+        # on_ready...), the common case of a burst of batched commands
+        q = self.seq.entries
+        if not q or type(q[0]) is not Batch or q[0].replies is not None or self.pushes \
+                or self.closing:
+            self.flush()
         if self.more_input:
             # stop reading: this client's input waits in the kernel (bounded)
             self._pause("burst")
