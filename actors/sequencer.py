@@ -88,12 +88,19 @@ class ReplySequencer:
                 pre = e.pre
                 if pre is PRE_WAIT:     # its keyspace events are not delivered yet
                     break
-                q.popleft()
-                k = 1
-                while q and q[0] is e:
-                    q.popleft()
-                    k += 1
                 c = e.cursor
+                k = len(r) - c
+                if len(q) == k:
+                    # the batch has one entry here per reply it has not
+                    # handed out, so a queue of that length holds nothing
+                    # else (a pipeline's burst, the common case): no walk
+                    q.clear()
+                else:
+                    q.popleft()
+                    k = 1
+                    while q and q[0] is e:
+                        q.popleft()
+                        k += 1
                 e.cursor = c + k
                 if pre is None:
                     out += r[c:c + k]

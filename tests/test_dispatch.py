@@ -306,6 +306,7 @@ def test_one_shard_routes_multi_key_commands_in_the_parser_and_counts_them(shard
     # CLIENT LIST's cmd= are what execute() gives
     c = redis.Redis(port=shardis_default.port)
     other = redis.Redis(port=shardis_default.port)
+    c.flushall()            # a server shared with other modules' tests
     c.config_resetstat()
     p = c.pipeline(transaction=False)
     for i in range(50):
