@@ -117,6 +117,23 @@ item_key(PyObject *item)
     return PyBytes_CheckExact(key) ? key : NULL;
 }
 
+static void prefetch_keys(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *const *keys,
+                          int nkeys);
+
+/* Whether any of the dicts is large enough to be prefetched (see
+ * prefetch_keys): the keys are not even collected otherwise. */
+static int
+worth_prefetching(PyObject *const *dicts, Py_ssize_t ndicts)
+{
+    for (Py_ssize_t d = 0; d < ndicts; d++) {
+        PyObject *o = dicts[d];
+        if (KeyTable_Check(o) ? ((KeyTableObject *)o)->used >= WARM_MIN_KEYS
+                : PyDict_Check(o) && PyDict_GET_SIZE(o) >= WARM_MIN_KEYS)
+            return 1;
+    }
+    return 0;
+}
+
 /* Prefetch for items[start:stop] in the given dicts (see warm).  dicts[0]'s
  * values are prefetched too (the data). */
 static void
@@ -130,7 +147,47 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
         stop = n;
     if (stop - start > MAX_WINDOW)
         stop = start + MAX_WINDOW;
-    if (stop <= start)
+    if (stop <= start || !worth_prefetching(dicts, ndicts))
+        return;
+    PyObject *keys[MAX_WINDOW];
+    int nk = 0;
+    for (Py_ssize_t i = start; i < stop; i++) {
+        PyObject *key = item_key(PyList_GET_ITEM(items, i));
+        if (key != NULL)
+            keys[nk++] = key;
+    }
+    prefetch_keys(dicts, ndicts, keys, nk);
+}
+
+/* The same for requests [start, stop) of a flat run (actors/messages.py,
+ * Batch): request r's key is flat[1 + r * width]. */
+static void
+prefetch_flat(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *flat, Py_ssize_t width,
+              Py_ssize_t start, Py_ssize_t stop)
+{
+    Py_ssize_t n = (PyList_GET_SIZE(flat) - 1) / width;
+    if (stop > n)
+        stop = n;
+    if (stop - start > MAX_WINDOW)
+        stop = start + MAX_WINDOW;
+    if (stop <= start || !worth_prefetching(dicts, ndicts))
+        return;
+    PyObject *keys[MAX_WINDOW];
+    int nk = 0;
+    for (Py_ssize_t r = start; r < stop; r++) {
+        PyObject *key = PyList_GET_ITEM(flat, 1 + r * width);
+        if (PyBytes_CheckExact(key))
+            keys[nk++] = key;
+    }
+    prefetch_keys(dicts, ndicts, keys, nk);
+}
+
+/* Prefetch what looking up keys[0:nkeys] (bytes) in the given dicts reads
+ * (see warm). */
+static void
+prefetch_keys(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *const *keys, int nkeys)
+{
+    if (nkeys <= 0)
         return;
 
     KeyTableObject *kts[MAX_DICTS];
@@ -169,11 +226,8 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
      * its first index slot in every dict */
     Py_hash_t hashes[MAX_WINDOW];
     int nk = 0;
-    for (Py_ssize_t i = start; i < stop; i++) {
-        PyObject *key = item_key(PyList_GET_ITEM(items, i));
-        if (key == NULL)
-            continue;
-        Py_hash_t h = PyObject_Hash(key);     /* bytes: cannot fail, cached */
+    for (int i = 0; i < nkeys; i++) {
+        Py_hash_t h = PyObject_Hash(keys[i]);     /* bytes: cannot fail, cached */
         hashes[nk++] = h;
         for (int d = 0; d < nkt; d++)
             __builtin_prefetch(&kts[d]->slots[(size_t)h & kts[d]->mask]);
@@ -289,6 +343,80 @@ bulk_header(char *hdr, Py_ssize_t n)
     return len;
 }
 
+/* One GET of `key` for the runners: 1 with *reply (a new reference) and
+ * *hit set, 0 where the run must stop (the per-command path answers that
+ * key: a value that is not bytes or of NHDR bytes or more, a TTL that is
+ * due or not an int), -1 with an exception. */
+static inline int
+get_one(KeyTableObject *table, PyObject *expires, int ttls, PyObject *key, long long now,
+        PyObject *null, PyObject **reply, int *hit)
+{
+    KTSlot *slot = kt_find(table, key, PyObject_Hash(key));   /* bytes: cached */
+    if (slot == NULL) {
+        *reply = Py_NewRef(null);
+        *hit = 0;
+        return 1;
+    }
+    PyObject *v = slot->value;         /* borrowed */
+    if (!PyBytes_CheckExact(v) || PyBytes_GET_SIZE(v) >= NHDR)
+        return 0;
+    if (ttls) {
+        PyObject *t = PyDict_GetItemWithError(expires, key);
+        if (t == NULL && PyErr_Occurred())
+            return -1;
+        if (t != NULL) {
+            /* only an int: another type's __index__ could run code
+             * that changes the table under `slot` */
+            if (!PyLong_CheckExact(t))
+                return 0;
+            int overflow;
+            long long when = PyLong_AsLongLongAndOverflow(t, &overflow);
+            if (when == -1 && PyErr_Occurred())
+                return -1;
+            if (overflow < 0 || (!overflow && when <= now))
+                return 0;          /* due: lazy expiry is cmd_get's */
+        }
+    }
+    slot->lru = table->clock;
+    *hit = 1;
+    /* "$<len>\r\n<value>\r\n" in one allocation */
+    Py_ssize_t vlen = PyBytes_GET_SIZE(v);
+    char hdr[8];                        /* "$" + up to 4 digits + CRLF */
+    int hlen = bulk_header(hdr, vlen);
+    PyObject *r = PyBytes_FromStringAndSize(NULL, hlen + vlen + 2);
+    if (r == NULL)
+        return -1;
+    char *p = PyBytes_AS_STRING(r);
+    memcpy(p, hdr, hlen);
+    memcpy(p + hlen, PyBytes_AS_STRING(v), vlen);
+    p[hlen + vlen] = '\r';
+    p[hlen + vlen + 1] = '\n';
+    *reply = r;
+    return 1;
+}
+
+/* Append a reply (stolen) to replies: 0, or -1 with an exception. */
+static inline int
+add_reply(PyObject *replies, PyObject *reply)
+{
+    int rc = PyList_Append(replies, reply);
+    Py_DECREF(reply);
+    return rc;
+}
+
+static int
+resp_and_now(PyObject *resp2_arg, PyObject *now_arg, PyObject **null, long long *now)
+{
+    int resp2 = PyObject_IsTrue(resp2_arg);
+    if (resp2 < 0)
+        return 0;
+    *now = PyLong_AsLongLong(now_arg);
+    if (*now == -1 && PyErr_Occurred())
+        return 0;
+    *null = resp2 ? null2 : null3;
+    return 1;
+}
+
 static PyObject *
 run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -298,14 +426,10 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     PyObject *data = args[0], *expires = args[1], *items = args[2];
     PyObject *replies = args[4], *handler = args[7];
-    KeyTableObject *table = (KeyTableObject *)data;
-    int resp2 = PyObject_IsTrue(args[5]);
-    if (resp2 < 0)
+    PyObject *null;
+    long long now;
+    if (!resp_and_now(args[5], args[6], &null, &now))
         return NULL;
-    long long now = PyLong_AsLongLong(args[6]);
-    if (now == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *null = resp2 ? null2 : null3;
     PyObject *dicts[2] = {data, expires};
     Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
     Py_ssize_t n = PyList_GET_SIZE(items), j = i < 0 ? 0 : i, hits = 0, wend = j;
@@ -322,54 +446,113 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
                 || PyTuple_GET_ITEM(item, 2) != Py_None)
             break;
-        KTSlot *slot = kt_find(table, key, PyObject_Hash(key));   /* bytes: cached */
         PyObject *reply;
-        if (slot == NULL) {
-            reply = Py_NewRef(null);
-        } else {
-            PyObject *v = slot->value;         /* borrowed */
-            if (!PyBytes_CheckExact(v) || PyBytes_GET_SIZE(v) >= NHDR)
-                break;
-            if (ndicts == 2) {
-                PyObject *t = PyDict_GetItemWithError(expires, key);
-                if (t == NULL && PyErr_Occurred())
-                    return NULL;
-                if (t != NULL) {
-                    /* only an int: another type's __index__ could run code
-                     * that changes the table under `slot` */
-                    if (!PyLong_CheckExact(t))
-                        break;
-                    int overflow;
-                    long long when = PyLong_AsLongLongAndOverflow(t, &overflow);
-                    if (when == -1 && PyErr_Occurred())
-                        return NULL;
-                    if (overflow < 0 || (!overflow && when <= now))
-                        break;          /* due: lazy expiry is cmd_get's */
-                }
-            }
-            slot->lru = table->clock;
-            hits++;
-            /* "$<len>\r\n<value>\r\n" in one allocation */
-            Py_ssize_t vlen = PyBytes_GET_SIZE(v);
-            char hdr[8];                        /* "$" + up to 4 digits + CRLF */
-            int hlen = bulk_header(hdr, vlen);
-            reply = PyBytes_FromStringAndSize(NULL, hlen + vlen + 2);
-            if (reply != NULL) {
-                char *p = PyBytes_AS_STRING(reply);
-                memcpy(p, hdr, hlen);
-                memcpy(p + hlen, PyBytes_AS_STRING(v), vlen);
-                p[hlen + vlen] = '\r';
-                p[hlen + vlen + 1] = '\n';
-            }
-        }
-        if (reply == NULL)
-            return NULL;
-        int rc = PyList_Append(replies, reply);
-        Py_DECREF(reply);
+        int hit;
+        int rc = get_one((KeyTableObject *)data, expires, ndicts == 2, key, now, null, &reply,
+                         &hit);
         if (rc < 0)
+            return NULL;
+        if (rc == 0)
+            break;
+        hits += hit;
+        if (add_reply(replies, reply) < 0)
             return NULL;
     }
     return Py_BuildValue("(nn)", j, hits);
+}
+
+/* The arguments of the flat runners, (data, expires, flat, width, replies,
+ * ...): count and types; `width` must be `want_width` (the requests' shape
+ * the runner knows).  The number of requests in *n, 1; 0 with TypeError. */
+static int
+flat_args(const char *name, const char *sig, PyObject *const *args, Py_ssize_t nargs,
+          Py_ssize_t want, Py_ssize_t want_width, Py_ssize_t *n)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s%s", name, sig);
+        return 0;
+    }
+    Py_ssize_t width;
+    if (!KeyTable_Check(args[0]) || !PyDict_CheckExact(args[1])
+            || !PyList_CheckExact(args[2]) || !PyList_CheckExact(args[4])) {
+        PyErr_Format(PyExc_TypeError, "%s: data must be a KeyTable, expires a dict; "
+                     "flat, replies lists", name);
+        return 0;
+    }
+    if (!ssize_arg(args[3], &width))
+        return 0;
+    if (width != want_width || PyList_GET_SIZE(args[2]) < 1) {
+        PyErr_Format(PyExc_TypeError, "%s: a run of width %zd", name, want_width);
+        return 0;
+    }
+    *n = (PyList_GET_SIZE(args[2]) - 1) / width;
+    return 1;
+}
+
+/* run_get_flat: run_get for a flat run (actors/messages.py, Batch), the
+ * same contract over its requests: request r's key is flat[1 + r].
+ * Returns (k, hits): requests [0, k) answered (k < the run's length: the
+ * per-command path takes request k on). */
+static PyObject *
+run_get_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (!flat_args("run_get_flat", "(data, expires, flat, width, replies, resp2, now_ms)",
+                   args, nargs, 7, 1, &n))
+        return NULL;
+    PyObject *data = args[0], *expires = args[1], *flat = args[2], *replies = args[4];
+    PyObject *null;
+    long long now;
+    if (!resp_and_now(args[5], args[6], &null, &now))
+        return NULL;
+    PyObject *dicts[2] = {data, expires};
+    Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
+    Py_ssize_t r = 0, hits = 0, wend = 0;
+
+    for (; r < n; r++) {
+        if (r >= wend) {
+            wend = r + WARM_WINDOW;
+            prefetch_flat(dicts, ndicts, flat, 1, r, wend);
+        }
+        PyObject *key = PyList_GET_ITEM(flat, 1 + r);
+        if (!PyBytes_CheckExact(key))
+            break;
+        PyObject *reply;
+        int hit;
+        int rc = get_one((KeyTableObject *)data, expires, ndicts == 2, key, now, null, &reply,
+                         &hit);
+        if (rc < 0)
+            return NULL;
+        if (rc == 0)
+            break;
+        hits += hit;
+        if (add_reply(replies, reply) < 0)
+            return NULL;
+    }
+    return Py_BuildValue("(nn)", r, hits);
+}
+
+/* One plain SET for the runners: store value under key with the table's
+ * clock, drop the key's TTL.  0, or -1 with an exception (MemoryError
+ * growing the table). */
+static inline int
+set_one(KeyTableObject *table, PyObject *expires, PyObject *key, PyObject *value)
+{
+    /* held: the old value's destructor runs inside kt_store */
+    Py_INCREF(value);
+    Py_INCREF(key);
+    Py_hash_t h = PyObject_Hash(key);       /* bytes: cached after the first */
+    int rc = kt_store(table, key, h, value, table->clock);
+    Py_DECREF(value);
+    if (rc == 0 && PyDict_GET_SIZE(expires)) {
+        PyObject *t = PyDict_GetItemWithError(expires, key);
+        if (t != NULL)
+            rc = PyDict_DelItem(expires, key);
+        else if (PyErr_Occurred())
+            rc = -1;
+    }
+    Py_DECREF(key);
+    return rc;
 }
 
 /* run_set: server.commands.strings.run_set's loop in C (that function
@@ -391,7 +574,6 @@ run_set(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     PyObject *data = args[0], *expires = args[1], *items = args[2];
     PyObject *replies = args[4], *handler = args[5], *ok = args[6];
-    KeyTableObject *table = (KeyTableObject *)data;
     PyObject *dicts[2] = {data, expires};
     Py_ssize_t j = i < 0 ? 0 : i, wend = j;
 
@@ -407,24 +589,46 @@ run_set(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 || PyTuple_GET_ITEM(item, 2) != Py_None
                 || PyList_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != 3)
             break;
-        /* held: the old value's destructor runs inside kt_store */
-        PyObject *value = Py_NewRef(PyList_GET_ITEM(PyTuple_GET_ITEM(item, 1), 2));
-        Py_INCREF(key);
-        Py_hash_t h = PyObject_Hash(key);       /* bytes: cached after the first */
-        int rc = kt_store(table, key, h, value, table->clock);
-        Py_DECREF(value);
-        if (rc == 0 && PyDict_GET_SIZE(expires)) {
-            PyObject *t = PyDict_GetItemWithError(expires, key);
-            if (t != NULL)
-                rc = PyDict_DelItem(expires, key);
-            else if (PyErr_Occurred())
-                rc = -1;
-        }
-        Py_DECREF(key);
-        if (rc < 0 || PyList_Append(replies, ok) < 0)
+        PyObject *value = PyList_GET_ITEM(PyTuple_GET_ITEM(item, 1), 2);
+        if (set_one((KeyTableObject *)data, expires, key, value) < 0
+                || PyList_Append(replies, ok) < 0)
             return NULL;
     }
     return PyLong_FromSsize_t(j);
+}
+
+/* run_set_flat: run_set for a flat run: request r is SET flat[1 + 2r]
+ * flat[2 + 2r].  Returns k, the requests answered (all of them but after
+ * a key that is not bytes).  Exceptions as run_set's. */
+static PyObject *
+run_set_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n;
+    if (!flat_args("run_set_flat", "(data, expires, flat, width, replies, ok)",
+                   args, nargs, 6, 2, &n))
+        return NULL;
+    PyObject *data = args[0], *expires = args[1], *flat = args[2], *replies = args[4];
+    PyObject *ok = args[5];
+    PyObject *dicts[2] = {data, expires};
+    Py_ssize_t r = 0, wend = 0;
+
+    for (; r < n; r++) {
+        if (r >= wend) {
+            wend = r + WARM_WINDOW;
+            prefetch_flat(dicts, PyDict_GET_SIZE(expires) ? 2 : 1, flat, 2, r, wend);
+        }
+        /* re-read each time: a destructor run by kt_store may change the
+         * list (it cannot shrink it while it is held here, but stay safe) */
+        if (1 + 2 * r + 1 >= PyList_GET_SIZE(flat))
+            break;
+        PyObject *key = PyList_GET_ITEM(flat, 1 + 2 * r);
+        if (!PyBytes_CheckExact(key))
+            break;
+        if (set_one((KeyTableObject *)data, expires, key, PyList_GET_ITEM(flat, 2 + 2 * r)) < 0
+                || PyList_Append(replies, ok) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(r);
 }
 
 static PyMethodDef methods[] = {
@@ -435,6 +639,12 @@ static PyMethodDef methods[] = {
     {"run_get", (PyCFunction)(void (*)(void))run_get, METH_FASTCALL,
      "run_get(data, expires, items, i, replies, resp2, now_ms, handler)\n"
      "-> (j, hits): the GET runner's loop (see the module source)."},
+    {"run_get_flat", (PyCFunction)(void (*)(void))run_get_flat, METH_FASTCALL,
+     "run_get_flat(data, expires, flat, width, replies, resp2, now_ms) -> (k, hits): "
+     "run_get over a flat run of GETs (width 1)."},
+    {"run_set_flat", (PyCFunction)(void (*)(void))run_set_flat, METH_FASTCALL,
+     "run_set_flat(data, expires, flat, width, replies, ok) -> k: run_set over a flat "
+     "run of SETs (width 2)."},
     {"run_set", (PyCFunction)(void (*)(void))run_set, METH_FASTCALL,
      "run_set(data, expires, items, i, replies, handler, ok) -> j: the SET\n"
      "runner's loop (see the module source)."},

@@ -33,6 +33,8 @@ from __future__ import annotations
 import logging
 import time
 
+from .messages import count_commands
+
 __all__ = ["Dispatcher", "Inboxes"]
 
 log = logging.getLogger("shardis.dispatch")
@@ -104,7 +106,7 @@ class Dispatcher:
                 if b.trace is not None:
                     now = now or time.perf_counter_ns()
                     b.trace.t_sent = now
-                    b.trace.ncmds = len(b.items)
+                    b.trace.ncmds = count_commands(b.items)
             send = _get(inboxes, s)
             try:
                 if len(msg) == 1:

@@ -9,16 +9,76 @@ calls ``Future.get()``.
 
 from __future__ import annotations
 
-__all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease", "PRE_WAIT"]
+__all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease", "PRE_WAIT", "RUN",
+           "run_argv", "run_len", "expand_runs", "count_commands"]
 
 PRE_WAIT = object()     # Batch.pre while the batch's Notice is on its way
+
+
+class _Run:
+    """The sink of a flat run item (see `Batch`)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "RUN"
+
+
+RUN = _Run()
+
+
+def run_len(item) -> int:
+    """Requests in the flat run ``item`` = (handler, flat, RUN, width)."""
+    return (len(item[1]) - 1) // item[3]
+
+
+def run_argv(item, r: int) -> list:
+    """The argv of request ``r`` of the flat run ``item``."""
+    flat = item[1]
+    w = item[3]
+    return [flat[0], *flat[1 + r * w:1 + (r + 1) * w]]
+
+
+def expand_runs(items: list, start: int = 0) -> int:
+    """Turn the flat runs of ``items[start:]`` into ordinary items, in place
+    (the per-command path, and every reader of items but the runners, sees
+    only those); returns how many items were added."""
+    added = 0
+    i = start
+    while i < len(items):
+        item = items[i]
+        if item[2] is RUN:
+            fn = item[0]
+            new = [(fn, run_argv(item, r), None, 0) for r in range(run_len(item))]
+            items[i:i + 1] = new
+            added += len(new) - 1
+            i += len(new)
+        else:
+            i += 1
+    return added
+
+
+def count_commands(items: list) -> int:
+    """Commands in ``items``: a flat run counts its requests."""
+    n = len(items)
+    for item in items:
+        if item[2] is RUN:
+            n += run_len(item) - 1
+    return n
 
 
 class Batch:
     """Commands of one connection for one shard, parsed in one read burst.
 
     ``items`` are ``(handler, argv, sink, index)`` in parse order; the shard
-    runs them in that order against database ``db``.  For ``sink is None`` the
+    runs them in that order against database ``db``.  An item may also be a
+    *flat run* ``(handler, flat, RUN, width)`` (the C parser's, for a
+    pipeline of plain GETs or SETs): consecutive requests of one handler
+    with ``width`` arguments after the name each, ``flat = [name, arguments
+    of the first, of the second, ...]``; it stands for those requests, with
+    ``sink is None`` (one reply each), without a tuple and a list per
+    request.  Runners take a run whole (``FLAT_RUNNERS``, actors/shard.py);
+    anything else sees it only after `expand_runs`.  For ``sink is None`` the
     encoded reply (protocol ``proto``) is appended to ``replies``; otherwise the
     raw value goes to ``raws`` and, on the loop, to ``sink.deliver(index, v)``
     (parts of multi-shard commands, coordinator hops).

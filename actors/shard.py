@@ -27,7 +27,7 @@ from .keyspace import Keyspace
 from .keytable import KeyTable
 from collections import deque
 
-from .messages import PRE_WAIT, Batch, Call, Tick, TxHold, TxRelease
+from .messages import PRE_WAIT, RUN, Batch, Call, Tick, TxHold, TxRelease, expand_runs, run_argv, run_len
 
 __all__ = ["ShardActor", "ShardStats"]
 
@@ -115,6 +115,13 @@ BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
 # slowlog (docs/performance.md, "Shard runs, GC and one CPU").
 RUNNERS: dict = {}
 
+# The same for flat runs (actors/messages.py, Batch): handler ->
+# runner(db, flat, width, replies, proto) -> k, the requests of the run it
+# answered from the first (the rest take the per-command path).  The C
+# parser makes flat runs of exactly the handlers registered here, with
+# abs(arity) arguments (server/table.py, fast_routes).
+FLAT_RUNNERS: dict = {}
+
 # actors/_runs.c: ``C_RUN_GET`` and ``C_RUN_SET`` are the GET and SET
 # runners' loops in C (server/commands/strings.py, run_get and run_set).
 # They prefetch each window of a run's keys themselves, so the cache misses
@@ -129,6 +136,8 @@ except ImportError:
     _runs = None
 C_RUN_GET = _runs.run_get if _runs is not None and KeyTable is _runs.KeyTable else None
 C_RUN_SET = _runs.run_set if C_RUN_GET is not None else None
+C_RUN_GET_FLAT = _runs.run_get_flat if C_RUN_GET is not None else None
+C_RUN_SET_FLAT = _runs.run_set_flat if C_RUN_GET is not None else None
 
 
 def _add_stats(cmdstats: dict, fn, n: int, ns: int, failed: int) -> None:
@@ -416,33 +425,37 @@ class ShardActor(pykka.ThreadingActor):
     def _run_batch(self, batch: Batch) -> None:
         items = batch.items
         # The common batch, a pipeline of GETs or SETs of one connection with
-        # no per-command hook on, is one runner call; its bookkeeping here
-        # is what the general loop below would do for one run.  Where the
-        # runner stops short, the loop takes over from there with the run
-        # so far (the commands it ran are neither run nor counted twice).
+        # no per-command hook on, is one runner call: a flat run (the C
+        # parser's, actors/messages.py) or a run of items; its bookkeeping
+        # here is what the general loop below would do for one run.  Where
+        # the runner stops short, the loop takes over from there with the
+        # run so far (the commands it ran are neither run nor counted twice).
         if (items and batch.trace is None and not (self.notify_flags or self.bcast or self.tracking
                                                    or self.mem_limit or self.aof is not None)):
-            fn = items[0][0]
-            runner = RUNNERS.get(fn)
+            item0 = items[0]
+            fn = item0[0]
+            flat = item0[2] is RUN
+            if flat:
+                runner = FLAT_RUNNERS.get(fn) if len(items) == 1 else None
+            else:
+                runner = RUNNERS.get(fn)
             if runner is not None:
                 db = self.dbs[batch.db]
                 self.writer = batch.owner
                 replies = []
                 t = _clock()
                 try:
-                    j = runner(db, items, 0, replies, batch.proto)
+                    if flat:
+                        j = runner(db, item0[1], item0[3], replies, batch.proto)
+                    else:
+                        j = runner(db, items, 0, replies, batch.proto)
                 except Exception:  # noqa: BLE001 - redone by the per-command path
-                    log.exception("shard %d: runner for %r failed", self.index, items[0][1][:1])
+                    log.exception("shard %d: runner for %r failed", self.index, item0[1][:1])
                     replies.clear()
                     j = 0
-                if j == len(items):
-                    dt = _clock() - t
-                    cs = self.cmdstats.get(fn)
-                    if cs is None:
-                        self.cmdstats[fn] = [j, dt, 0]
-                    else:
-                        cs[0] += j
-                        cs[1] += dt
+                t2 = _clock()
+                dt = t2 - t
+                if j:
                     mean = dt // j
                     if self.lat_track:
                         hist = self.cmdhist.get(fn)
@@ -450,32 +463,48 @@ class ShardActor(pykka.ThreadingActor):
                             hist = _next_run(None, self.cmdhist, None, 0, 0, 0, fn)
                         hist[(mean // 1000).bit_length()] += j
                     if mean >= self.slow_ns:
-                        for item in items:
-                            self._slow_path(fn, item[1], mean, batch.owner)
+                        for r in range(j):
+                            argv = run_argv(item0, r) if flat else items[r][1]
+                            self._slow_path(fn, argv, mean, batch.owner)
+                total = run_len(item0) if flat else len(items)
+                if j == total:
+                    cs = self.cmdstats.get(fn)
+                    if cs is None:
+                        self.cmdstats[fn] = [j, dt, 0]
+                    else:
+                        cs[0] += j
+                        cs[1] += dt
                     self.stats.commands += j
                     if self.notices or self.invalidations:
                         self.post_notices()
                     batch.replies = replies   # publish last: the loop tests replies for done
                     self.bridge.post(batch)
                     return
-                if j:
-                    t2 = _clock()
-                    return self._run_items(batch, db, replies, j, fn, j, t2 - t, t2)
-                return self._run_items(batch, db, replies, 0, None, 0, 0, t)
+                if flat:
+                    # the rest of the run as ordinary items, for the loop
+                    items[0:1] = [(fn, run_argv(item0, r), None, 0) for r in range(j, total)]
+                    return self._run_items(batch, db, replies, 0, fn, j, dt, t2, j)
+                return self._run_items(batch, db, replies, j, fn, j, dt, t2)
         return self._run_items(batch, self.dbs[batch.db], [], 0, None, 0, 0, _clock())
 
     def _run_items(self, batch: Batch, db, replies: list, i: int, run_fn, run_n: int,
-                   run_ns: int, t: int) -> None:
+                   run_ns: int, t: int, done: int = 0) -> None:
         """Run ``batch.items[i:]``, every command through the per-command
-        path or a runner; ``replies`` holds the replies of items[:i], which
-        were a run of ``run_n`` calls of ``run_fn`` taking ``run_ns`` (none:
-        i = 0, run_fn None), ``t`` is when they ended."""
+        path or a runner; ``replies`` holds the replies of the commands run
+        so far, a run of ``run_n`` calls of ``run_fn`` taking ``run_ns``
+        (none: run_n 0), already in the latency histogram and the slowlog;
+        ``t`` is when they ended.  They are items[:i] and ``done`` more
+        commands no longer in items (the part of a flat run already run)."""
         self.writer = batch.owner
         proto = batch.proto
         raws = None
         cmdstats = self.cmdstats
         clock = _clock
         trace = batch.trace
+        if (self.mem_limit or trace is not None or self.notify_flags or self.bcast
+                or self.aof is not None):
+            # the memory hooks and the per-command ones read items: no flat runs
+            expand_runs(batch.items, i)
         if trace is not None:
             trace.t_exec_start = t
             trace.shard_mailbox = self.actor_inbox.qsize()
@@ -493,14 +522,11 @@ class ShardActor(pykka.ThreadingActor):
         # per run.  Every command is still timed on its own for the slowlog.
         run_failed = 0
         run_hist = None
-        if run_fn is not None:      # the run _run_batch's runner call made
+        if run_n:               # the run _run_batch's runner call made
             run_hist = _next_run(cmdstats, cmdhist, None, 0, 0, 0, run_fn)
-            mean = run_ns // run_n
-            if track:
-                run_hist[(mean // 1000).bit_length()] += run_n
-            if mean >= slow_ns:
-                for item in batch.items[:i]:
-                    self._slow_path(run_fn, item[1], mean, batch.owner)
+        else:
+            run_fn = None
+        extra = done            # commands run that are not (or not one) item
         # With keyspace events on: ``marks`` says which reply each event goes
         # before, for an owner subscribed to its own events (Batch.pre):
         # (end, i) = the events up to ``end`` in self.notices come before the
@@ -516,6 +542,47 @@ class ShardActor(pykka.ThreadingActor):
         while i < nitems:
             fn, argv, sink, part = items[i]
             i += 1
+            if sink is RUN:
+                # a flat run (argv: its flat list, part: its width): its
+                # runner while one may run; the requests it leaves become
+                # ordinary items in its place
+                k = 0
+                runner = FLAT_RUNNERS.get(fn) if runners is not None and not self.tracking \
+                    else None
+                if runner is not None:
+                    nrep = len(replies)
+                    try:
+                        k = runner(db, argv, part, replies, proto)
+                    except Exception:  # noqa: BLE001 - redone below, one by one
+                        log.exception("shard %d: runner for %r failed", self.index, argv[:1])
+                        del replies[nrep:]
+                        k = 0
+                    if k:
+                        t2 = clock()
+                        dt = t2 - t
+                        t = t2
+                        if fn is not run_fn:
+                            run_hist = _next_run(cmdstats, cmdhist, run_fn, run_n, run_ns,
+                                                 run_failed, fn)
+                            run_fn = fn
+                            run_n = run_ns = run_failed = 0
+                        run_n += k
+                        run_ns += dt
+                        mean = dt // k
+                        if track:
+                            run_hist[(mean // 1000).bit_length()] += k
+                        if mean >= slow_ns:
+                            for r in range(k):
+                                self._slow_path(fn, run_argv(items[i - 1], r), mean, batch.owner)
+                total = (len(argv) - 1) // part
+                if k == total:
+                    extra += k - 1
+                    continue
+                i -= 1
+                items[i:i + 1] = [(fn, run_argv(items[i], r), None, 0) for r in range(k, total)]
+                nitems = len(items)
+                extra += k
+                continue
             if runners is not None and fn in runners and not self.tracking:
                 nrep = len(replies)
                 try:
@@ -615,7 +682,7 @@ class ShardActor(pykka.ThreadingActor):
                 raws.append(v)
         if run_fn is not None:
             _add_stats(cmdstats, run_fn, run_n, run_ns, run_failed)
-        n = nitems
+        n = nitems + extra
         if self.remembered:     # CLIENT TRACKING's remember items are not commands
             n -= self.remembered
             self.remembered = 0

@@ -79,6 +79,41 @@ typedef struct {
 
 #define NAME_CACHE_MAX 32   /* longer command names are not kept */
 
+/* One argv list kept for reuse, every slot NULL and untracked by the GC:
+ * take_routed moves a request of a flat run out of its argv (the run's list
+ * holds the arguments now) and leaves the emptied list here; the next
+ * request of that length is parsed into it.  One for the module, not per
+ * parser (an idle connection keeps nothing); the loop thread alone parses,
+ * and a reentrant parse (a finalizer run by an allocation) finds it taken
+ * and makes a list, so nothing is shared. */
+static PyObject *spare_argv = NULL;
+
+static PyObject *
+new_argv(Py_ssize_t size)
+{
+    PyObject *l = spare_argv;
+    if (l != NULL && PyList_GET_SIZE(l) == size) {
+        spare_argv = NULL;
+        return l;
+    }
+    return PyList_New(size);
+}
+
+/* Give argv, whose arguments were just copied elsewhere, back as the spare
+ * when nothing else holds it; else release it. */
+static void
+recycle_argv(PyObject *argv)
+{
+    if (spare_argv != NULL || Py_REFCNT(argv) != 1 || !PyList_CheckExact(argv)) {
+        Py_DECREF(argv);
+        return;
+    }
+    PyObject_GC_UnTrack(argv);
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(argv); k++)
+        Py_CLEAR(((PyListObject *)argv)->ob_item[k]);
+    spare_argv = argv;
+}
+
 /* Redis's string2ll (util.c): no sign but '-', no leading zeros, no spaces. */
 static int
 string2ll(const char *s, size_t slen, long long *value)
@@ -261,7 +296,7 @@ process_multibulk(Parser *self, PyObject **out)
         if (ll <= 0)
             return R_DONE;
         self->multibulklen = ll;
-        self->argv = PyList_New(ll < ARGV_PREALLOC ? (Py_ssize_t)ll : ARGV_PREALLOC);
+        self->argv = new_argv(ll < ARGV_PREALLOC ? (Py_ssize_t)ll : ARGV_PREALLOC);
         if (self->argv == NULL)
             return R_ERROR;
         /* its slots are NULL until filled: keep it away from gc.get_objects() */
@@ -477,11 +512,20 @@ add_calls(PyObject **stats, Py_ssize_t *calls, PyObject *next)
 
 /* take_routed(limit, routes, items) -> (n, rest): the connection's hot path
  * (server/connection.py, Client.parse) for one shard.  Requests whose name
- * is a key of ``routes`` (exact bytes -> (handler, arity, stats)) and whose
- * length fits that arity are appended to ``items`` as (handler, argv, None,
- * 0), counted in stats[0] (one add per run of one route), up to ``limit`` of
- * them; the first other request ends the call and is returned as ``rest``
- * (None when there was none).
+ * is a key of ``routes`` (exact bytes -> (handler, arity, stats) or
+ * (handler, arity, stats, flat_argc, RUN)) and whose length fits that arity
+ * are appended to ``items`` as (handler, argv, None, 0), counted in
+ * stats[0] (one add per run of one route), up to ``limit`` of them; the
+ * first other request ends the call and is returned as ``rest`` (None when
+ * there was none).
+ *
+ * A request of exactly flat_argc arguments instead joins a flat run: one
+ * item (handler, flat, RUN, width) for consecutive such requests of one
+ * handler and one name object, flat = [name, the arguments after the name
+ * of each request in order], width = flat_argc - 1 (actors/messages.py,
+ * Batch).  No tuple and no argv list per request: the emptied argv is
+ * parsed into again (spare_argv).  n still counts requests.
+ *
  * Errors behave as in take(): raised at once if nothing was parsed, else
  * on the next call. */
 static PyObject *
@@ -489,6 +533,8 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *routes, *items, *req, *rest = NULL;
     PyObject *run_stats = NULL;     /* the stats list of the current run of one route */
+    PyObject *flat = NULL;          /* the flat run being extended (held) */
+    PyObject *flat_fn = NULL;       /* and its handler (borrowed from routes) */
     Py_ssize_t limit, n = 0, run_calls = 0;
     int rc = R_DONE;
 
@@ -519,21 +565,77 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
             rc = R_ERROR;
             break;
         }
-        if (route != NULL && PyTuple_CheckExact(route) && PyTuple_GET_SIZE(route) == 3) {
+        Py_ssize_t rsize = route != NULL && PyTuple_CheckExact(route) ? PyTuple_GET_SIZE(route) : 0;
+        if (rsize == 3 || rsize == 5) {
             Py_ssize_t argc = PyList_GET_SIZE(req);
             Py_ssize_t arity = PyLong_AsSsize_t(PyTuple_GET_ITEM(route, 1));
             PyObject *stats = PyTuple_GET_ITEM(route, 2);
+            PyObject *handler = PyTuple_GET_ITEM(route, 0);
+            Py_ssize_t flat_argc = rsize == 5 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(route, 3)) : 0;
+            if (PyErr_Occurred()) {
+                Py_DECREF(req);
+                rc = R_ERROR;
+                break;
+            }
             if ((argc == arity || (arity < 0 && argc >= -arity)) && PyList_CheckExact(stats)
                     && PyList_GET_SIZE(stats) > 0) {
-                PyObject *item = PyTuple_Pack(4, PyTuple_GET_ITEM(route, 0), req, Py_None,
-                                              self->zero);
-                Py_DECREF(req);
-                if (item == NULL || PyList_Append(items, item) < 0) {
-                    Py_XDECREF(item);
-                    rc = R_ERROR;
-                    break;
+                if (argc == flat_argc && argc >= 2) {
+                    PyObject *name = PyList_GET_ITEM(req, 0);
+                    int fresh = flat == NULL || flat_fn != handler
+                                || PyList_GET_ITEM(flat, 0) != name;
+                    if (fresh) {
+                        /* a new run: [name] and its item */
+                        Py_CLEAR(flat);
+                        PyObject *width = PyLong_FromSsize_t(argc - 1);
+                        flat = PyList_New(1);
+                        PyObject *item = NULL;
+                        if (flat != NULL && width != NULL) {
+                            PyList_SET_ITEM(flat, 0, Py_NewRef(name));
+                            item = PyTuple_Pack(4, handler, flat, PyTuple_GET_ITEM(route, 4),
+                                                width);
+                        }
+                        Py_XDECREF(width);
+                        if (item == NULL || PyList_Append(items, item) < 0) {
+                            Py_XDECREF(item);
+                            Py_DECREF(req);
+                            rc = R_ERROR;
+                            break;
+                        }
+                        Py_DECREF(item);
+                        flat_fn = handler;
+                    }
+                    Py_ssize_t had = PyList_GET_SIZE(flat);
+                    int bad = 0;
+                    for (Py_ssize_t k = 1; k < argc && !bad; k++)
+                        bad = PyList_Append(flat, PyList_GET_ITEM(req, k)) < 0;
+                    recycle_argv(req);
+                    if (bad) {
+                        /* undo this request's part (and its run's item if
+                         * it started one): `items` holds the n before it */
+                        PyObject *et, *ev, *tb;
+                        PyErr_Fetch(&et, &ev, &tb);
+                        if (fresh) {
+                            Py_ssize_t m = PyList_GET_SIZE(items);
+                            PyList_SetSlice(items, m - 1, m, NULL);
+                        } else {
+                            PyList_SetSlice(flat, had, PyList_GET_SIZE(flat), NULL);
+                        }
+                        PyErr_Clear();
+                        PyErr_Restore(et, ev, tb);
+                        rc = R_ERROR;
+                        break;
+                    }
+                } else {
+                    Py_CLEAR(flat);     /* the next flat request starts a new run */
+                    PyObject *item = PyTuple_Pack(4, handler, req, Py_None, self->zero);
+                    Py_DECREF(req);
+                    if (item == NULL || PyList_Append(items, item) < 0) {
+                        Py_XDECREF(item);
+                        rc = R_ERROR;
+                        break;
+                    }
+                    Py_DECREF(item);
                 }
-                Py_DECREF(item);
                 if (stats != run_stats && add_calls(&run_stats, &run_calls, stats) < 0) {
                     rc = R_ERROR;
                     break;
@@ -546,6 +648,7 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
         rest = req;
         break;
     }
+    Py_XDECREF(flat);
     /* the last run's count, with any pending error set aside meanwhile; a
      * failure of its own is an error like any other (the requests already
      * taken stand, the next call raises) */

@@ -43,7 +43,7 @@ from binascii import crc_hqx
 
 from contextvars import ContextVar
 
-from actors.messages import Batch, Tx, TxHold, TxRelease
+from actors.messages import RUN, Batch, Tx, TxHold, TxRelease, count_commands
 from actors.slots import key_slot
 from actors.sequencer import Pending, ReplySequencer
 
@@ -854,7 +854,7 @@ class Client(asyncio.Protocol):
                     b = batches[s]
                     if b.trace is not None:
                         b.trace.t_sent = time.perf_counter_ns()
-                        b.trace.ncmds = len(b.items)
+                        b.trace.ncmds = count_commands(b.items)
                     inboxes[s](b)
                     batches[s] = None
             self.dirty_shards = []
@@ -876,7 +876,7 @@ class Client(asyncio.Protocol):
         if raws is not None:
             j = 0
             for _fn, _argv, sink, idx in batch.items:
-                if sink is not None:
+                if sink is not None and sink is not RUN:    # (a flat run only has replies)
                     sink.deliver(idx, raws[j])
                     j += 1
         return None if self.closed else self

@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 
-from actors.messages import Batch, Call
+from actors.messages import RUN, Batch, Call, run_len
 from actors.sequencer import Pending
 
 from .protocol import Err, encode
@@ -76,9 +76,12 @@ class DownInbox:
             err = self.err
             raws = []
             replies = []
-            for _fn, _argv, sink, _i in msg.items:
+            for item in msg.items:
+                sink = item[2]
                 if sink is None:
                     replies.append(encode(err, msg.proto))
+                elif sink is RUN:       # a flat run: one reply per request
+                    replies += [encode(err, msg.proto)] * run_len(item)
                 else:
                     if type(sink) is Pending:
                         # the multi-shard command cannot complete: its whole

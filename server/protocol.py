@@ -518,8 +518,16 @@ class RequestReader:
         fits) become ``items`` entries (handler, argv, None, 0) with
         stats[0] += 1; the first other request ends the call as ``rest``.
         Returns (n, rest).  An error after n >= 1 of them is raised by the
-        next call (the parser stays failed), as take() does."""
+        next call (the parser stays failed), as take() does.
+
+        A route (handler, arity, stats, flat_argc, RUN) collects requests of
+        exactly flat_argc arguments into flat runs instead: consecutive ones
+        of one handler and one name (the C parser compares the name object,
+        which it reuses while the name's bytes repeat) share one item
+        (handler, [name, args after the name...], RUN, flat_argc - 1)."""
         n = 0
+        flat = None         # the run being extended, its handler
+        flat_fn = None
         while n < limit:
             try:
                 reqs = self.take(1)
@@ -532,10 +540,18 @@ class RequestReader:
             argv = reqs[0]
             route = routes.get(argv[0])
             if route is not None:
-                handler, arity, stats = route
+                handler, arity, stats = route[:3]
                 k = len(argv)
                 if k == arity or (arity < 0 and k >= -arity):
-                    items.append((handler, argv, None, 0))
+                    if len(route) == 5 and k == route[3] and k >= 2:
+                        if flat is None or flat_fn is not handler or flat[0] != argv[0]:
+                            flat = [argv[0]]
+                            flat_fn = handler
+                            items.append((handler, flat, route[4], k - 1))
+                        flat += argv[1:]
+                    else:
+                        flat = None
+                        items.append((handler, argv, None, 0))
                     stats[0] += 1
                     n += 1
                     continue

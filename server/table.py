@@ -268,8 +268,20 @@ def fast_table(one_shard: bool = False) -> dict:
 def fast_routes(fast: dict) -> dict:
     """`fast_table` as the C parser's ``take_routed`` reads it: name ->
     (handler, arity, stats), the three fields the hot path uses (the stats
-    list is the spec's own, reset in place by CONFIG RESETSTAT)."""
-    return {name: (spec.handler, spec.arity, spec.stats) for name, spec in fast.items()}
+    list is the spec's own, reset in place by CONFIG RESETSTAT), or, for a
+    handler with a flat runner (actors.shard.FLAT_RUNNERS: GET, SET),
+    (handler, arity, stats, abs(arity), RUN): its requests of exactly
+    abs(arity) arguments are collected as flat runs (actors/messages.py,
+    Batch)."""
+    from actors.messages import RUN
+    from actors.shard import FLAT_RUNNERS
+    routes = {}
+    for name, spec in fast.items():
+        if spec.handler in FLAT_RUNNERS:
+            routes[name] = (spec.handler, spec.arity, spec.stats, abs(spec.arity), RUN)
+        else:
+            routes[name] = (spec.handler, spec.arity, spec.stats)
+    return routes
 
 
 def get_keys(spec: CommandSpec, argv: list[bytes]) -> list[bytes]:

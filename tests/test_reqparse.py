@@ -15,6 +15,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from actors.messages import RUN, count_commands, run_argv, run_len
 from server import protocol
 from server.protocol import MAX_MULTIBULK, ProtocolError, RequestReader, split_inline
 
@@ -190,16 +191,23 @@ def test_c_parser_matches_request_reader(stream):
 _ROUTES = {b"GET": 2, b"get": 2, b"SET": -3, b"PING": 1, b"": -1}
 
 
-def run_routed(parser, chunks, limits):
+# with flat=True these become flat runs (actors/messages.py, Batch) when
+# they have exactly abs(arity) arguments, as GET and SET do in the server
+_FLAT = {b"GET", b"get", b"SET"}
+
+
+def run_routed(parser, chunks, limits, flat=False):
     """run() through take_routed: the calls' (n, rest, items), the error
     text (or None) and each route's call count."""
-    routes = {name: (b"h:" + name, arity, [0]) for name, arity in _ROUTES.items()}
+    routes = {name: (b"h:" + name, arity, [0]) + ((abs(arity), RUN) if flat and name in _FLAT
+                                                   else ())
+              for name, arity in _ROUTES.items()}
     steps, items = [], []
 
     def call(limit):
         n, rest = parser.take_routed(limit, routes, items)
-        assert len(items) == n
-        steps.append((n, rest, items[:]))
+        assert count_commands(items) == n
+        steps.append((n, rest, [(h, list(a), s, p) for h, a, s, p in items]))
         items.clear()
         return n, rest
     err = None
@@ -217,22 +225,29 @@ def run_routed(parser, chunks, limits):
 def flatten_routed(steps) -> list:
     out = []
     for _n, rest, items in steps:
-        out += [argv for _h, argv, _s, _p in items]
+        for item in items:
+            if item[2] is RUN:
+                out += [run_argv(item, r) for r in range(run_len(item))]
+            else:
+                out.append(item[1])
         if rest is not None:
             out.append(rest)
     return out
 
 
 @needs_ext
+@pytest.mark.parametrize("flat", [False, True], ids=["items", "flat-runs"])
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(streams())
-def test_take_routed_matches_between_parsers_and_parses_what_take_parses(stream):
+@given(stream=streams())
+def test_take_routed_matches_between_parsers_and_parses_what_take_parses(stream, flat):
     """The C and Python take_routed agree call by call; over the stream they
     parse the same requests as take(), with the same error; every item is a
-    routed name with a fitting arity, every rest is not."""
+    routed name with a fitting arity, every rest is not.  With flat routes,
+    exactly the requests of the flat length are in runs, a run never holds
+    two names, and two runs in a row differ in name."""
     chunks, limits, max_bulk = stream
-    c = run_routed(c_parser(max_bulk), chunks, limits)
-    py = run_routed(RequestReader(max_bulk), chunks, limits)
+    c = run_routed(c_parser(max_bulk), chunks, limits, flat)
+    py = run_routed(RequestReader(max_bulk), chunks, limits, flat)
     assert c == py
     steps, err, calls = c
     plain, plain_err = run(c_parser(max_bulk), chunks, [1000] * len(chunks))
@@ -240,9 +255,18 @@ def test_take_routed_matches_between_parsers_and_parses_what_take_parses(stream)
     assert err == plain_err
     counted = {name: 0 for name in _ROUTES}
     for n, rest, items in steps:
-        for handler, argv, sink, part in items:
+        for j, item in enumerate(items):
+            handler, argv, sink, part = item
             a = _ROUTES[argv[0]]
-            assert handler == b"h:" + argv[0] and sink is None and part == 0
+            assert handler == b"h:" + argv[0]
+            if sink is RUN:
+                assert flat and argv[0] in _FLAT and part == abs(a) - 1
+                assert run_len(item) >= 1 and (len(argv) - 1) % part == 0
+                assert j == 0 or items[j - 1][2] is not RUN or items[j - 1][1][0] != argv[0]
+                counted[argv[0]] += run_len(item)
+                continue
+            assert sink is None and part == 0
+            assert not (flat and argv[0] in _FLAT and len(argv) == abs(a))
             assert len(argv) == a or (a < 0 and len(argv) >= -a)
             counted[argv[0]] += 1
         if rest is not None:
@@ -650,9 +674,13 @@ from server.protocol import ProtocolError, split_inline
 
 rnd = random.Random(int(sys.argv[1]))
 PIECES = [b"*", b"$", b"\r\n", b"\r", b"\n", b"\0", b"-1", b"0", b"3", b"12", b"99999999999",
+          b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", b"*1\r\n$3\r\nkey\r\n",
           b"-", b"+", b":", b"GET", b"key", b" ", b'"', b"'", b"\\x4", b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
           b"$3\r\nabc\r\n", b"*1\r\n", b"PING\r\n", b"x" * 70000, bytes(range(256))]
 ROUTES = {b"GET": ("get", 2, [0]), b"PING": ("ping", -1, [1 << 70]), b"key": ("k", 1, [0])}
+RUN = object()      # flat runs (actors/messages.py), as GET and SET make them in the server
+FLAT = {b"GET": ("get", 2, [0], 2, RUN), b"PING": ("ping", -1, [1 << 70], 1, RUN),
+        b"key": ("k", 1, [0], 1, RUN), b"SET": ("set", -3, [0], 3, RUN)}
 for i in range(int(sys.argv[2])):
     p = _reqparse.Parser(rnd.choice([0, 3, 100, 1 << 20]), split_inline, ProtocolError)
     data = b"".join(rnd.choice(PIECES) for _ in range(rnd.randint(1, 60)))
@@ -668,7 +696,7 @@ for i in range(int(sys.argv[2])):
                 p.take(rnd.choice([1, 3, 1000]))
             else:
                 items = []
-                p.take_routed(rnd.choice([1, 3, 1000]), ROUTES, items)
+                p.take_routed(rnd.choice([1, 3, 1000]), rnd.choice([ROUTES, FLAT]), items)
             p.has_input()
             p.buffer_size()
     except ProtocolError:

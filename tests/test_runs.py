@@ -16,6 +16,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_pipeline import cmd, read_replies
 
@@ -195,3 +197,125 @@ def test_a_runner_that_raises_leaves_its_commands_to_the_per_command_path():
     assert bridge.posted == [batch]
     assert batch.replies == [b"$1\r\n1\r\n", b"$-1\r\n"]
     assert shard.dbs[0].hits == 1 and shard.dbs[0].misses == 1
+
+
+# ---------------------------------------------------------------- flat runs, in process
+
+def _shard_with(store, bridge):
+    from actors.shard import ShardActor
+    shard = ShardActor(0, 1, bridge)
+    db = shard.dbs[0]
+    for k, v in store.items():
+        if v == "list":
+            db.data[k] = __import__("collections").deque([b"x"])
+        else:
+            db.set(k, v)
+    return shard, db
+
+
+class _Bridge:
+    def __init__(self):
+        self.posted = []
+
+    def post(self, item):
+        self.posted.append(item)
+
+
+_keys = st.sampled_from([b"a", b"b", b"c", b"big", b"list", b"due", b"none"])
+_segment = st.one_of(
+    st.tuples(st.just("gets"), st.lists(_keys, min_size=1, max_size=6)),
+    st.tuples(st.just("sets"), st.lists(st.tuples(_keys, st.sampled_from([b"1", b"22"])),
+                                        min_size=1, max_size=6)),
+    st.tuples(st.just("setnx"), _keys),
+    st.tuples(st.just("incr"), _keys))
+
+
+@settings(max_examples=150, deadline=None)
+@given(segments=st.lists(_segment, min_size=1, max_size=6), slow=st.booleans(),
+       proto=st.sampled_from([2, 3]))
+def test_a_batch_with_flat_runs_runs_as_the_same_batch_of_items(segments, slow, proto):
+    """A batch of flat runs (the C parser's shape for pipelined GETs and
+    SETs) and other items gives the replies, keyspace, hits, misses,
+    commandstats, command count and slowlog of the same requests as
+    ordinary items, wherever a runner stops (an expired key, a wrong type, a
+    value of 1 KiB or more, a SET the per-command path must answer)."""
+    import server.commands  # noqa: F401 - registers the handlers and runners
+    from actors.messages import RUN, Batch, count_commands, expand_runs
+    from server.commands.strings import cmd_get, cmd_incr, cmd_set
+
+    items = []
+    for kind, arg in segments:
+        if kind == "gets":
+            items.append((cmd_get, [b"GET", *arg], RUN, 1))
+        elif kind == "sets":
+            items.append((cmd_set, [b"SET", *[x for kv in arg for x in kv]], RUN, 2))
+        elif kind == "setnx":
+            items.append((cmd_set, [b"SET", arg, b"n", b"NX"], None, 0))
+        else:
+            items.append((cmd_incr, [b"INCR", arg], None, 0))
+    store = {b"a": b"1", b"b": b"x", b"big": b"v" * 2000, b"list": "list", b"due": b"d"}
+    out = []
+    for shape in ("flat", "items"):
+        bridge = _Bridge()
+        shard, db = _shard_with(store, bridge)
+        db.expires[b"due"] = 1          # long past
+        if slow:
+            shard.slowlog_threshold_ns = 0
+            shard.update_slow_ns()
+        batch = Batch(None, 0, proto)
+        batch.items = [(f, list(a), s, p) for f, a, s, p in items]
+        if shape == "items":
+            expand_runs(batch.items)
+            assert RUN not in [it[2] for it in batch.items]
+        n = count_commands(batch.items)
+        shard.on_receive(batch)
+        assert bridge.posted[-1] is batch and len(batch.replies) == n
+        stats = {fn.__name__: cs for fn, cs in shard.cmdstats.items()}
+        out.append((batch.replies, sorted(db.data.items(), key=repr), db.hits, db.misses,
+                    {k: (v[0], v[2]) for k, v in stats.items()}, shard.stats.commands,
+                    [e[2] for e in shard.slow]))
+    assert out[0] == out[1]
+
+
+def test_a_flat_runner_that_raises_leaves_its_requests_to_the_per_command_path():
+    import server.commands  # noqa: F401
+    from actors.messages import RUN, Batch
+    from actors.shard import FLAT_RUNNERS
+    from server.commands.strings import cmd_get
+
+    def broken(db, flat, width, replies, proto):
+        replies.append(b"garbage")
+        raise MemoryError("simulated")
+
+    for lead in ([], [(cmd_get, [b"GET", b"a"], None, 0)]):   # lean path, general loop
+        bridge = _Bridge()
+        shard, db = _shard_with({b"a": b"1"}, bridge)
+        batch = Batch(None, 0, 2)
+        batch.items = lead + [(cmd_get, [b"GET", b"a", b"b", b"a"], RUN, 1)]
+        saved = FLAT_RUNNERS[cmd_get]
+        FLAT_RUNNERS[cmd_get] = broken
+        try:
+            shard.on_receive(batch)
+        finally:
+            FLAT_RUNNERS[cmd_get] = saved
+        one = b"$1\r\n1\r\n"
+        assert batch.replies == [one] * len(lead) + [one, b"$-1\r\n", one]
+        assert (db.hits, db.misses) == (2 + len(lead), 1)
+        assert shard.stats.commands == 3 + len(lead)
+
+
+def test_a_dead_shard_answers_each_request_of_a_flat_run():
+    """server/failures.py: the batches a dead shard leaves get one error
+    reply per request, flat runs included."""
+    from types import SimpleNamespace
+    from actors.messages import RUN, Batch
+    from server.commands.strings import cmd_get
+    from server.failures import DownInbox
+
+    bridge = _Bridge()
+    down = DownInbox(SimpleNamespace(bridge=bridge), 1)
+    batch = Batch(None, 0, 2)
+    batch.items = [(cmd_get, [b"GET", b"a", b"b"], RUN, 1), (cmd_get, [b"GET", b"c"], None, 0)]
+    down([batch])
+    assert bridge.posted == [batch] and len(batch.replies) == 3
+    assert len(set(batch.replies)) == 1 and batch.replies[0].startswith(b"-")

@@ -483,6 +483,16 @@ for rep in range(int(sys.argv[2])):
     except TypeError:       # a TTL that is not an int
         pass
     _runs.run_set(table, expires, items, rnd.randint(0, 300), [], HANDLER, b"+OK\r\n")
+    # the flat runners (a flat run: [name, args...]), keys of every type and
+    # runs cut anywhere (a SET run missing its last value)
+    flat = [b"GET"] + [key() for _ in range(rnd.randint(0, 300))]
+    try:
+        _runs.run_get_flat(table, expires, flat, 1, [], rnd.random() < 0.5,
+                           rnd.randrange(-5, 5000))
+    except TypeError:       # a TTL that is not an int
+        pass
+    flat = [b"SET"] + [rnd.choice([key(), b"v"]) for _ in range(rnd.randint(0, 301))]
+    _runs.run_set_flat(table, expires, flat, 2, [], b"+OK\r\n")
 print("ok")
 '''
 
@@ -497,7 +507,8 @@ def sanitized(tmp_path_factory):
 
 
 def test_runs_extension_is_clean_under_address_and_undefined_behaviour_sanitizers(sanitized):
-    """Build actors/_runs.c with ASan + UBSan and drive warm, run_get and run_set with
+    """Build actors/_runs.c with ASan + UBSan and drive warm, run_get and run_set (and
+    their flat-run forms) with
     random dicts (8-, 16- and 32-bit index tables, small ones that warm
     skips and larger ones that it reads, deleted entries, keys of
     every type), KeyTables (grown and shrunk) and items of every shape: any
@@ -535,3 +546,132 @@ def test_c_run_get_survives_a_ttl_whose_conversion_changes_the_table(sanitized):
     out = subprocess.run([sys.executable, "-c", _TTL_INDEX], cwd=d, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- flat runs
+
+from actors._runs import run_get_flat as c_run_get_flat, run_set_flat as c_run_set_flat
+
+
+def _flat(name, reqs):
+    """A flat run (actors/messages.py, Batch) of `reqs` (argument tuples)."""
+    return [name] + [a for r in reqs for a in r]
+
+
+@settings(max_examples=300, deadline=None)
+@given(store=st.dictionaries(names, values, max_size=30),
+       ttls=st.dictionaries(names, st.sampled_from([0, 999, 1000, 1001, 5000, -(1 << 70), 1 << 70]),
+                            max_size=10),
+       keys=st.lists(names, min_size=1, max_size=80), resp2=st.booleans(), big=st.booleans())
+def test_flat_get_runner_does_what_the_item_runner_does(store, ttls, keys, resp2, big):
+    """run_get_flat over a run, in C and in Python, answers what run_get
+    answers over the run's ordinary items: requests, replies, hits, misses,
+    stamps and the table, prefetching or not."""
+    pad = {b"\x00pad%d" % n: b"p" for n in range(WARM_MIN_KEYS if big else 0)}
+    flat = _flat(b"GET", [(k,) for k in keys])
+    items = [(cmd_get, [b"GET", k], None, 0) for k in keys]
+    before = {k: n for n, k in enumerate(store)}
+    results = []
+    for way, c_loop, T in [("flat", True, KeyTable), ("flat", False, KeyTable),
+                           ("flat", False, PyKeyTable), ("items", True, KeyTable)]:
+        saved = shard_mod.C_RUN_GET, shard_mod.C_RUN_GET_FLAT
+        shard_mod.C_RUN_GET = c_run_get if c_loop else None
+        shard_mod.C_RUN_GET_FLAT = c_run_get_flat if c_loop else None
+        try:
+            table = T(5)
+            for k, v in {**pad, **store}.items():
+                table[k] = v
+                table.set_lru(k, before.get(k, 1))
+            table.clock = 77
+            db = _KeyspaceLike(table, 1000)
+            for k, t in ttls.items():
+                if k in table:
+                    db.expires[k] = t
+            replies = [b"before"]
+            proto = 2 if resp2 else 3
+            if way == "flat":
+                j = server.commands.strings.run_get_flat(db, list(flat), 1, replies, proto)
+            else:
+                j = server.commands.strings.run_get(db, items, 0, replies, proto)
+            results.append((j, replies, db.hits, db.misses,
+                            {k: (table[k], table.lru(k)) for k in store if k in table}))
+        finally:
+            shard_mod.C_RUN_GET, shard_mod.C_RUN_GET_FLAT = saved
+    # the Python loop stamps the key it stops at (see the item test above):
+    # compare stamps between the C loops only, the rest among all
+    c_flat, py_flat, py_flat_t, c_items = results
+    assert c_flat == c_items
+    assert [r[:4] for r in results] == [c_flat[:4]] * 4
+    j = c_flat[0]
+    assert 0 <= j <= len(keys)
+
+
+@settings(max_examples=300, deadline=None)
+@given(store=st.dictionaries(names, values, max_size=30),
+       ttls=st.dictionaries(names, st.integers(0, 5000), max_size=10),
+       reqs=st.lists(st.tuples(names, values), min_size=1, max_size=80), big=st.booleans(),
+       blocked=st.booleans())
+def test_flat_set_runner_does_what_the_item_runner_does(store, ttls, reqs, big, blocked):
+    """run_set_flat, in C and in Python, stores and answers what run_set
+    does over the run's ordinary items; with a client blocked on a key (or
+    a WATCH) both leave the whole run to the per-command path."""
+    pad = {b"\x00pad%d" % n: b"p" for n in range(WARM_MIN_KEYS if big else 0)}
+    flat = _flat(b"SET", reqs)
+    items = [(cmd_set, [b"SET", k, v], None, 0) for k, v in reqs]
+    results = []
+    for way, c_loop, T in [("flat", True, KeyTable), ("flat", False, KeyTable),
+                           ("flat", False, PyKeyTable), ("items", True, KeyTable)]:
+        saved = shard_mod.C_RUN_SET, shard_mod.C_RUN_SET_FLAT
+        shard_mod.C_RUN_SET = c_run_set if c_loop else None
+        shard_mod.C_RUN_SET_FLAT = c_run_set_flat if c_loop else None
+        try:
+            table = T(5)
+            for k, v in {**pad, **store}.items():
+                table[k] = v
+            table.clock = 77
+            db = _KeyspaceLike(table, 1000)
+            db.watchers = None
+            db.shard.waiters = {b"somekey": 1} if blocked else None
+            for k, t in ttls.items():
+                if k in table:
+                    db.expires[k] = t
+            replies = [b"before"]
+            if way == "flat":
+                j = server.commands.strings.run_set_flat(db, list(flat), 2, replies, 2)
+            else:
+                j = server.commands.strings.run_set(db, items, 0, replies, 2)
+            results.append((j, replies, {k: (table[k], table.lru(k)) for k in table if k not in pad},
+                            sorted(db.expires.items())))
+        finally:
+            shard_mod.C_RUN_SET, shard_mod.C_RUN_SET_FLAT = saved
+    assert results == [results[0]] * 4
+    j, replies, contents, expires = results[0]
+    assert j == (0 if blocked else len(reqs))
+    assert replies == [b"before"] + [b"+OK\r\n"] * j
+    for k, v in dict(reqs[:j]).items():
+        assert contents[k] == (v, 77) and k not in dict(expires)
+
+
+def test_flat_runners_stop_at_a_key_that_is_not_bytes_and_reject_wrong_arguments():
+    t = KeyTable(3)
+    t[b"a"] = b"1"
+    replies = []
+    assert c_run_get_flat(t, {}, [b"GET", b"a", "a", b"a"], 1, replies, True, 0) == (1, 1)
+    assert c_run_set_flat(t, {}, [b"SET", b"b", b"2", "c", b"3"], 2, replies, b"+OK\r\n") == 1
+    assert replies == [b"$1\r\n1\r\n", b"+OK\r\n"] and t[b"b"] == b"2"
+    # an odd-length SET run: the last key without a value is not a request
+    assert c_run_set_flat(t, {}, [b"SET", b"c", b"3", b"d"], 2, [], b"+OK\r\n") == 1
+    assert b"d" not in t
+    for bad in ([t, {}, [b"GET", b"a"], 2, [], True, 0],        # width
+                [t, {}, [], 1, [], True, 0],                     # no name
+                [{}, {}, [b"GET", b"a"], 1, [], True, 0],        # not a KeyTable
+                [t, [], [b"GET", b"a"], 1, [], True, 0],
+                [t, {}, (b"GET", b"a"), 1, [], True, 0],
+                [t, {}, [b"GET", b"a"], 1, (), True, 0],
+                [t, {}, [b"GET", b"a"], 1, []]):                  # count
+        with pytest.raises(TypeError):
+            c_run_get_flat(*bad)
+    with pytest.raises(TypeError):
+        c_run_set_flat(t, {}, [b"SET", b"a", b"1"], 1, [], b"+OK\r\n")
+    with pytest.raises(TypeError):
+        c_run_set_flat(t, {}, [b"SET", b"a", b"1"], 2, [])

@@ -11,7 +11,7 @@ import asyncio
 import re
 from fractions import Fraction
 
-from actors.shard import BULK_HDR, NHDR, RUNNERS
+from actors.shard import BULK_HDR, FLAT_RUNNERS, NHDR, RUNNERS
 import actors.shard as _shard     # the C loops read per run (tests swap them)
 from server.protocol import OK, CommandError, Err
 from server import tracking
@@ -223,8 +223,38 @@ def run_set(db, items, i, replies, proto):
     return j
 
 
+def run_get_flat(db, flat, width, replies, proto):
+    """run_get over a flat run of GETs (actors/messages.py, Batch; width
+    1): the number of requests answered from the first; the per-command
+    path takes the next one.  In C when built; else exactly run_get over
+    the run's ordinary items."""
+    c_run = _shard.C_RUN_GET_FLAT
+    if c_run is not None:
+        k, hits = c_run(db.data, db.expires, flat, width, replies, proto == 2,
+                        db.shard.now_ms)
+        db.hits += hits
+        db.misses += k - hits
+        return k
+    name = flat[0]
+    return run_get(db, [(cmd_get, [name, key], None, 0) for key in flat[1:]], 0, replies, proto)
+
+
+def run_set_flat(db, flat, width, replies, proto):
+    """run_set over a flat run of plain SETs (width 2), as run_get_flat."""
+    if db.shard.waiters or db.watchers:
+        return 0
+    c_run = _shard.C_RUN_SET_FLAT
+    if c_run is not None:
+        return c_run(db.data, db.expires, flat, width, replies, OK_REPLY)
+    name = flat[0]
+    return run_set(db, [(cmd_set, [name, flat[r], flat[r + 1]], None, 0)
+                        for r in range(1, len(flat) - 1, 2)], 0, replies, proto)
+
+
 RUNNERS[cmd_get] = run_get
 RUNNERS[cmd_set] = run_set
+FLAT_RUNNERS[cmd_get] = run_get_flat
+FLAT_RUNNERS[cmd_set] = run_set_flat
 
 
 @command("mget", -2, flags=("readonly", "fast"), keys=(1, -1, 1), group="string",
