@@ -101,6 +101,11 @@ def _latency_sample(shard, event, dt_ns):
 # them too
 NHDR = 1024
 BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
+# ":<n>\r\n" for 0 <= n < NINT, shared (Redis keeps shared integers too):
+# the replies of INCR, HSET, LPUSH, ZADD, DEL... without a format and an
+# allocation each
+NINT = 10000
+INT_REPLY = [b":%d\r\n" % n for n in range(NINT)]
 
 # Run executors, registered by server/commands (actors/ does not import it):
 # handler -> runner(db, items, i, replies, proto) -> j.  A runner executes
@@ -672,6 +677,8 @@ class ShardActor(pykka.ThreadingActor):
                         replies.append(b"$%d\r\n%b\r\n" % (n, v))
                     else:
                         replies.append(BigBulk(v))   # written by reference, no copy
+                elif tv is int and 0 <= v < NINT:
+                    replies.append(INT_REPLY[v])
                 elif tv is Raw:
                     replies.append(v)
                 else:
