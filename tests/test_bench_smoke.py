@@ -62,12 +62,31 @@ def test_minimal_run_writes_json_with_a_ratio_and_stops_both_servers(tmp_path):
         assert _gone(info["pid"]), f"{kind} (pid {info['pid']}) still running after the harness exited"
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT unblocked and at its default, as a
+    shell gives it (Python then installs its KeyboardInterrupt handler).  A
+    test runner's worker may hand its children SIGINT blocked or ignored:
+    the full suite lost this test's Ctrl-C twice that way, never alone."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _sig_masks(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "".join(line for line in f if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        return "(gone)"
+
+
 def test_ctrl_c_stops_both_servers_and_still_writes_the_partial_report(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "--scenario", "c1-p1", "--rounds", "3", "--shards", "2",
          "--json", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_sigint_as_at_a_terminal)
+    masks = ""
     try:
         # wait for the first measurement line, then interrupt mid-run
         lines = []
@@ -78,13 +97,14 @@ def test_ctrl_c_stops_both_servers_and_still_writes_the_partial_report(tmp_path)
             if "round 1/3" in line or not line:
                 break
         assert any("round 1/3" in l for l in lines), "".join(lines)
+        masks = _sig_masks(proc.pid)
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, "".join(lines) + rest
+    assert proc.returncode == 130, masks + "".join(lines) + rest
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True
     for kind, info in doc["servers"].items():
