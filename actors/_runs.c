@@ -63,7 +63,7 @@
 #define WARM_WINDOW 32      /* run_get, run_set: keys prefetched at a time */
 #define NHDR 1024           /* run_get: larger values take the per-command path (actors.shard.NHDR) */
 #define MAX_DICTS 4
-#define WARM_MIN_KEYS 4096  /* smaller tables are not prefetched (see prefetch_items) */
+#define WARM_MIN_KEYS 4096  /* smaller tables are not prefetched (see prefetch_keys) */
 
 _Static_assert(NHDR <= 10000, "bulk_header writes at most 4 digits");
 
@@ -134,13 +134,25 @@ worth_prefetching(PyObject *const *dicts, Py_ssize_t ndicts)
     return 0;
 }
 
-/* Prefetch for items[start:stop] in the given dicts (see warm).  dicts[0]'s
- * values are prefetched too (the data). */
+/* Where a runner's requests come from: the batch items `seq` (width 0;
+ * for run_get and run_set each must have the handler `handler`), or the
+ * flat run `seq` (width: the arguments after the name per request, 1 for
+ * GET, 2 for SET: run_get_flat, run_set_flat). */
+typedef struct {
+    PyObject *seq;
+    PyObject *handler;
+    Py_ssize_t width;
+} Source;
+
+/* Prefetch for requests [start, stop) of src in the given dicts (see
+ * warm): an item's key is its argv[1], a flat run's request r's key is
+ * flat[1 + r * width].  dicts[0]'s values are prefetched too (the data). */
 static void
-prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
-               Py_ssize_t start, Py_ssize_t stop)
+prefetch_source(PyObject *const *dicts, Py_ssize_t ndicts, const Source *src,
+                Py_ssize_t start, Py_ssize_t stop)
 {
-    Py_ssize_t n = PyList_GET_SIZE(items);
+    Py_ssize_t w = src->width, len = PyList_GET_SIZE(src->seq);
+    Py_ssize_t n = w ? (len - 1) / w : len;
     if (start < 0)
         start = 0;
     if (stop > n)
@@ -152,31 +164,9 @@ prefetch_items(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *items,
     PyObject *keys[MAX_WINDOW];
     int nk = 0;
     for (Py_ssize_t i = start; i < stop; i++) {
-        PyObject *key = item_key(PyList_GET_ITEM(items, i));
-        if (key != NULL)
-            keys[nk++] = key;
-    }
-    prefetch_keys(dicts, ndicts, keys, nk);
-}
-
-/* The same for requests [start, stop) of a flat run (actors/messages.py,
- * Batch): request r's key is flat[1 + r * width]. */
-static void
-prefetch_flat(PyObject *const *dicts, Py_ssize_t ndicts, PyObject *flat, Py_ssize_t width,
-              Py_ssize_t start, Py_ssize_t stop)
-{
-    Py_ssize_t n = (PyList_GET_SIZE(flat) - 1) / width;
-    if (stop > n)
-        stop = n;
-    if (stop - start > MAX_WINDOW)
-        stop = start + MAX_WINDOW;
-    if (stop <= start || !worth_prefetching(dicts, ndicts))
-        return;
-    PyObject *keys[MAX_WINDOW];
-    int nk = 0;
-    for (Py_ssize_t r = start; r < stop; r++) {
-        PyObject *key = PyList_GET_ITEM(flat, 1 + r * width);
-        if (PyBytes_CheckExact(key))
+        PyObject *key = w ? PyList_GET_ITEM(src->seq, 1 + i * w)
+                          : item_key(PyList_GET_ITEM(src->seq, i));
+        if (key != NULL && PyBytes_CheckExact(key))
             keys[nk++] = key;
     }
     prefetch_keys(dicts, ndicts, keys, nk);
@@ -296,7 +286,8 @@ warm(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!ssize_arg(args[2], &start) || !ssize_arg(args[3], &stop))
         return NULL;
-    prefetch_items(&PyTuple_GET_ITEM(dicts, 0), PyTuple_GET_SIZE(dicts), items, start, stop);
+    Source src = {items, NULL, 0};
+    prefetch_source(&PyTuple_GET_ITEM(dicts, 0), PyTuple_GET_SIZE(dicts), &src, start, stop);
     Py_RETURN_NONE;
 }
 
@@ -417,34 +408,53 @@ resp_and_now(PyObject *resp2_arg, PyObject *now_arg, PyObject **null, long long 
     return 1;
 }
 
-static PyObject *
-run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* Request j's argv slot k (1: the key, 2: SET's value), borrowed; NULL
+ * (no error) where the run stops: the end, or a request of another shape
+ * (items: another handler, a sink, argv not [name, bytes key, ...] or, for
+ * SET, not of length 3; flat: a key that is not bytes). */
+static inline PyObject *
+source_arg(const Source *src, Py_ssize_t j, int k)
 {
-    Py_ssize_t i;
-    if (!runner_args("run_get", "(data, expires, items, i, replies, resp2, now_ms, handler)",
-                     args, nargs, 8, &i))
+    if (src->width) {
+        Py_ssize_t at = 1 + j * src->width;
+        if (at + src->width > PyList_GET_SIZE(src->seq))
+            return NULL;
+        PyObject *key = PyList_GET_ITEM(src->seq, at);
+        if (!PyBytes_CheckExact(key))
+            return NULL;
+        return PyList_GET_ITEM(src->seq, at + k - 1);
+    }
+    if (j >= PyList_GET_SIZE(src->seq))
         return NULL;
-    PyObject *data = args[0], *expires = args[1], *items = args[2];
-    PyObject *replies = args[4], *handler = args[7];
-    PyObject *null;
-    long long now;
-    if (!resp_and_now(args[5], args[6], &null, &now))
+    PyObject *item = PyList_GET_ITEM(src->seq, j);
+    PyObject *key = item_key(item);
+    if (key == NULL || PyTuple_GET_ITEM(item, 0) != src->handler
+            || PyTuple_GET_ITEM(item, 2) != Py_None)
         return NULL;
+    PyObject *argv = PyTuple_GET_ITEM(item, 1);
+    if (k == 2 && PyList_GET_SIZE(argv) != 3)
+        return NULL;
+    return PyList_GET_ITEM(argv, k);
+}
+
+/* The GET loop of run_get and run_get_flat from request j: (j', hits). */
+static PyObject *
+get_run(PyObject *data, PyObject *expires, const Source *src, Py_ssize_t j, PyObject *replies,
+        PyObject *null, long long now)
+{
     PyObject *dicts[2] = {data, expires};
     Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
-    Py_ssize_t n = PyList_GET_SIZE(items), j = i < 0 ? 0 : i, hits = 0, wend = j;
+    Py_ssize_t hits = 0, wend = j;
 
-    for (; j < n; j++) {
+    for (;; j++) {
         if (j >= wend) {
             wend = j + WARM_WINDOW;
-            prefetch_items(dicts, ndicts, items, j, wend);
+            prefetch_source(dicts, ndicts, src, j, wend);
         }
         /* argv[1] is the key, as in the Python loop (the table checked the
          * arity); any other shape is left to the per-command path */
-        PyObject *item = PyList_GET_ITEM(items, j);
-        PyObject *key = item_key(item);
-        if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
-                || PyTuple_GET_ITEM(item, 2) != Py_None)
+        PyObject *key = source_arg(src, j, 1);
+        if (key == NULL)
             break;
         PyObject *reply;
         int hit;
@@ -459,6 +469,21 @@ run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
     }
     return Py_BuildValue("(nn)", j, hits);
+}
+
+static PyObject *
+run_get(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t i;
+    if (!runner_args("run_get", "(data, expires, items, i, replies, resp2, now_ms, handler)",
+                     args, nargs, 8, &i))
+        return NULL;
+    PyObject *null;
+    long long now;
+    if (!resp_and_now(args[5], args[6], &null, &now))
+        return NULL;
+    Source src = {args[2], args[7], 0};
+    return get_run(args[0], args[1], &src, i < 0 ? 0 : i, args[4], null, now);
 }
 
 /* The arguments of the flat runners, (data, expires, flat, width, replies,
@@ -500,36 +525,12 @@ run_get_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!flat_args("run_get_flat", "(data, expires, flat, width, replies, resp2, now_ms)",
                    args, nargs, 7, 1, &n))
         return NULL;
-    PyObject *data = args[0], *expires = args[1], *flat = args[2], *replies = args[4];
     PyObject *null;
     long long now;
     if (!resp_and_now(args[5], args[6], &null, &now))
         return NULL;
-    PyObject *dicts[2] = {data, expires};
-    Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
-    Py_ssize_t r = 0, hits = 0, wend = 0;
-
-    for (; r < n; r++) {
-        if (r >= wend) {
-            wend = r + WARM_WINDOW;
-            prefetch_flat(dicts, ndicts, flat, 1, r, wend);
-        }
-        PyObject *key = PyList_GET_ITEM(flat, 1 + r);
-        if (!PyBytes_CheckExact(key))
-            break;
-        PyObject *reply;
-        int hit;
-        int rc = get_one((KeyTableObject *)data, expires, ndicts == 2, key, now, null, &reply,
-                         &hit);
-        if (rc < 0)
-            return NULL;
-        if (rc == 0)
-            break;
-        hits += hit;
-        if (add_reply(replies, reply) < 0)
-            return NULL;
-    }
-    return Py_BuildValue("(nn)", r, hits);
+    Source src = {args[2], NULL, 1};
+    return get_run(args[0], args[1], &src, 0, args[4], null, now);
 }
 
 /* One plain SET for the runners: store value under key with the table's
@@ -555,6 +556,32 @@ set_one(KeyTableObject *table, PyObject *expires, PyObject *key, PyObject *value
     return rc;
 }
 
+/* The SET loop of run_set and run_set_flat from request j: j'. */
+static PyObject *
+set_run(PyObject *data, PyObject *expires, const Source *src, Py_ssize_t j, PyObject *replies,
+        PyObject *ok)
+{
+    PyObject *dicts[2] = {data, expires};
+    Py_ssize_t wend = j;
+
+    for (;; j++) {
+        if (j >= wend) {
+            wend = j + WARM_WINDOW;
+            prefetch_source(dicts, PyDict_GET_SIZE(expires) ? 2 : 1, src, j, wend);
+        }
+        /* re-read each time: a destructor run by kt_store (the old value's)
+         * may change the items or the run */
+        PyObject *key = source_arg(src, j, 1);
+        PyObject *value = key == NULL ? NULL : source_arg(src, j, 2);
+        if (value == NULL)
+            break;
+        if (set_one((KeyTableObject *)data, expires, key, value) < 0
+                || PyList_Append(replies, ok) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(j);
+}
+
 /* run_set: server.commands.strings.run_set's loop in C (that function
  * checks first that no client blocks on a key and no connection WATCHes
  * one, and keeps the Python loop as the fallback and specification):
@@ -572,29 +599,8 @@ run_set(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!runner_args("run_set", "(data, expires, items, i, replies, handler, ok)",
                      args, nargs, 7, &i))
         return NULL;
-    PyObject *data = args[0], *expires = args[1], *items = args[2];
-    PyObject *replies = args[4], *handler = args[5], *ok = args[6];
-    PyObject *dicts[2] = {data, expires};
-    Py_ssize_t j = i < 0 ? 0 : i, wend = j;
-
-    for (; j < PyList_GET_SIZE(items); j++) {
-        Py_ssize_t ndicts = PyDict_GET_SIZE(expires) ? 2 : 1;
-        if (j >= wend) {
-            wend = j + WARM_WINDOW;
-            prefetch_items(dicts, ndicts, items, j, wend);
-        }
-        PyObject *item = PyList_GET_ITEM(items, j);
-        PyObject *key = item_key(item);
-        if (key == NULL || PyTuple_GET_ITEM(item, 0) != handler
-                || PyTuple_GET_ITEM(item, 2) != Py_None
-                || PyList_GET_SIZE(PyTuple_GET_ITEM(item, 1)) != 3)
-            break;
-        PyObject *value = PyList_GET_ITEM(PyTuple_GET_ITEM(item, 1), 2);
-        if (set_one((KeyTableObject *)data, expires, key, value) < 0
-                || PyList_Append(replies, ok) < 0)
-            return NULL;
-    }
-    return PyLong_FromSsize_t(j);
+    Source src = {args[2], args[5], 0};
+    return set_run(args[0], args[1], &src, i < 0 ? 0 : i, args[4], args[6]);
 }
 
 /* run_set_flat: run_set for a flat run: request r is SET flat[1 + 2r]
@@ -607,28 +613,8 @@ run_set_flat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!flat_args("run_set_flat", "(data, expires, flat, width, replies, ok)",
                    args, nargs, 6, 2, &n))
         return NULL;
-    PyObject *data = args[0], *expires = args[1], *flat = args[2], *replies = args[4];
-    PyObject *ok = args[5];
-    PyObject *dicts[2] = {data, expires};
-    Py_ssize_t r = 0, wend = 0;
-
-    for (; r < n; r++) {
-        if (r >= wend) {
-            wend = r + WARM_WINDOW;
-            prefetch_flat(dicts, PyDict_GET_SIZE(expires) ? 2 : 1, flat, 2, r, wend);
-        }
-        /* re-read each time: a destructor run by kt_store may change the
-         * list (it cannot shrink it while it is held here, but stay safe) */
-        if (1 + 2 * r + 1 >= PyList_GET_SIZE(flat))
-            break;
-        PyObject *key = PyList_GET_ITEM(flat, 1 + 2 * r);
-        if (!PyBytes_CheckExact(key))
-            break;
-        if (set_one((KeyTableObject *)data, expires, key, PyList_GET_ITEM(flat, 2 + 2 * r)) < 0
-                || PyList_Append(replies, ok) < 0)
-            return NULL;
-    }
-    return PyLong_FromSsize_t(r);
+    Source src = {args[2], NULL, 2};
+    return set_run(args[0], args[1], &src, 0, args[4], args[5]);
 }
 
 static PyMethodDef methods[] = {

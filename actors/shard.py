@@ -547,60 +547,27 @@ class ShardActor(pykka.ThreadingActor):
         while i < nitems:
             fn, argv, sink, part = items[i]
             i += 1
-            if sink is RUN:
-                # a flat run (argv: its flat list, part: its width): its
-                # runner while one may run; the requests it leaves become
-                # ordinary items in its place
+            flat = sink is RUN      # a flat run: argv is its flat list, part its width
+            if flat or (runners is not None and fn in runners and not self.tracking):
+                # a runner's run: k commands answered from this item on
                 k = 0
-                runner = FLAT_RUNNERS.get(fn) if runners is not None and not self.tracking \
-                    else None
+                runner = None
+                if runners is not None and not self.tracking:
+                    runner = FLAT_RUNNERS.get(fn) if flat else runners[fn]
                 if runner is not None:
                     nrep = len(replies)
                     try:
-                        k = runner(db, argv, part, replies, proto)
-                    except Exception:  # noqa: BLE001 - redone below, one by one
+                        if flat:
+                            k = runner(db, argv, part, replies, proto)
+                        else:
+                            k = runner(db, items, i - 1, replies, proto) - (i - 1)
+                    except Exception:  # noqa: BLE001 - never lose the batch
+                        # what the run did is redone by the per-command path
+                        # (GET and SET of the same values are idempotent)
                         log.exception("shard %d: runner for %r failed", self.index, argv[:1])
                         del replies[nrep:]
                         k = 0
-                    if k:
-                        t2 = clock()
-                        dt = t2 - t
-                        t = t2
-                        if fn is not run_fn:
-                            run_hist = _next_run(cmdstats, cmdhist, run_fn, run_n, run_ns,
-                                                 run_failed, fn)
-                            run_fn = fn
-                            run_n = run_ns = run_failed = 0
-                        run_n += k
-                        run_ns += dt
-                        mean = dt // k
-                        if track:
-                            run_hist[(mean // 1000).bit_length()] += k
-                        if mean >= slow_ns:
-                            for r in range(k):
-                                self._slow_path(fn, run_argv(items[i - 1], r), mean, batch.owner)
-                total = (len(argv) - 1) // part
-                if k == total:
-                    extra += k - 1
-                    continue
-                i -= 1
-                items[i:i + 1] = [(fn, run_argv(items[i], r), None, 0) for r in range(k, total)]
-                nitems = len(items)
-                extra += k
-                continue
-            if runners is not None and fn in runners and not self.tracking:
-                nrep = len(replies)
-                try:
-                    j = runners[fn](db, items, i - 1, replies, proto)
-                except Exception:  # noqa: BLE001 - never lose the batch
-                    # what the run did is redone by the per-command path
-                    # (GET and SET of the same values are idempotent)
-                    log.exception("shard %d: runner for %r failed", self.index, argv[:1])
-                    del replies[nrep:]
-                    j = i - 1
-                if j >= i:
-                    k = j - i + 1
-                    i = j
+                if k:
                     t2 = clock()
                     dt = t2 - t
                     t = t2
@@ -615,8 +582,23 @@ class ShardActor(pykka.ThreadingActor):
                     if track:
                         run_hist[(mean // 1000).bit_length()] += k
                     if mean >= slow_ns:
-                        for item in items[i - k:i]:
-                            self._slow_path(fn, item[1], mean, batch.owner)
+                        for r in range(k):
+                            slow_argv = run_argv(items[i - 1], r) if flat else items[i - 1 + r][1]
+                            self._slow_path(fn, slow_argv, mean, batch.owner)
+                if flat:
+                    total = (len(argv) - 1) // part
+                    if k == total:
+                        extra += k - 1
+                        continue
+                    # what the runner left becomes ordinary items in its place
+                    i -= 1
+                    items[i:i + 1] = [(fn, run_argv(items[i], r), None, 0)
+                                      for r in range(k, total)]
+                    nitems = len(items)
+                    extra += k
+                    continue
+                if k:
+                    i += k - 1
                     continue
             try:
                 v = fn(db, argv)
