@@ -10,7 +10,7 @@ calls ``Future.get()``.
 from __future__ import annotations
 
 __all__ = ["Batch", "Call", "Tick", "Tx", "TxHold", "TxRelease", "PRE_WAIT", "RUN",
-           "run_argv", "run_len", "expand_runs", "count_commands"]
+           "run_argv", "run_len", "run_items", "expand_runs", "count_commands"]
 
 PRE_WAIT = object()     # Batch.pre while the batch's Notice is on its way
 
@@ -39,6 +39,12 @@ def run_argv(item, r: int) -> list:
     return [flat[0], *flat[1 + r * w:1 + (r + 1) * w]]
 
 
+def run_items(item, first: int = 0) -> list:
+    """The ordinary items of the flat run ``item``'s requests from ``first``."""
+    fn = item[0]
+    return [(fn, run_argv(item, r), None, 0) for r in range(first, run_len(item))]
+
+
 def expand_runs(items: list, start: int = 0) -> int:
     """Turn the flat runs of ``items[start:]`` into ordinary items, in place
     (the per-command path, and every reader of items but the runners, sees
@@ -48,8 +54,7 @@ def expand_runs(items: list, start: int = 0) -> int:
     while i < len(items):
         item = items[i]
         if item[2] is RUN:
-            fn = item[0]
-            new = [(fn, run_argv(item, r), None, 0) for r in range(run_len(item))]
+            new = run_items(item)
             items[i:i + 1] = new
             added += len(new) - 1
             i += len(new)

@@ -21,13 +21,14 @@ import time
 import pykka
 from pykka._envelope import Envelope
 
-from server.protocol import BIG_BULK, BigBulk, CommandError, Err, Raw, encode
+from server.protocol import BIG_BULK, INT_REPLY, NINT, BigBulk, CommandError, Err, Raw, encode
 
 from .keyspace import Keyspace
 from .keytable import KeyTable
 from collections import deque
 
-from .messages import PRE_WAIT, RUN, Batch, Call, Tick, TxHold, TxRelease, expand_runs, run_argv, run_len
+from .messages import (PRE_WAIT, RUN, Batch, Call, Tick, TxHold, TxRelease, expand_runs, run_argv,
+                       run_items, run_len)
 
 __all__ = ["ShardActor", "ShardStats"]
 
@@ -101,11 +102,6 @@ def _latency_sample(shard, event, dt_ns):
 # them too
 NHDR = 1024
 BULK_HDR = [b"$%d\r\n" % n for n in range(NHDR)]
-# ":<n>\r\n" for 0 <= n < NINT, shared (Redis keeps shared integers too):
-# the replies of INCR, HSET, LPUSH, ZADD, DEL... without a format and an
-# allocation each
-NINT = 10000
-INT_REPLY = [b":%d\r\n" % n for n in range(NINT)]
 
 # Run executors, registered by server/commands (actors/ does not import it):
 # handler -> runner(db, items, i, replies, proto) -> j.  A runner executes
@@ -487,7 +483,7 @@ class ShardActor(pykka.ThreadingActor):
                     return
                 if flat:
                     # the rest of the run as ordinary items, for the loop
-                    items[0:1] = [(fn, run_argv(item0, r), None, 0) for r in range(j, total)]
+                    items[0:1] = run_items(item0, j)
                     return self._run_items(batch, db, replies, 0, fn, j, dt, t2, j)
                 return self._run_items(batch, db, replies, j, fn, j, dt, t2)
         return self._run_items(batch, self.dbs[batch.db], [], 0, None, 0, 0, _clock())
@@ -506,9 +502,10 @@ class ShardActor(pykka.ThreadingActor):
         cmdstats = self.cmdstats
         clock = _clock
         trace = batch.trace
-        if (self.mem_limit or trace is not None or self.notify_flags or self.bcast
-                or self.aof is not None):
-            # the memory hooks and the per-command ones read items: no flat runs
+        # a per-command hook on: runners may not take commands, and (as the
+        # memory hooks do) the hooks read items, so no flat run stays
+        hooks = bool(self.notify_flags or self.bcast or self.aof is not None or trace is not None)
+        if hooks or self.mem_limit:
             expand_runs(batch.items, i)
         if trace is not None:
             trace.t_exec_start = t
@@ -542,8 +539,7 @@ class ShardActor(pykka.ThreadingActor):
         nitems = len(items)
         # runners only while no per-command hook can be on for this batch
         # (tracking is re-tested per run: remember items turn it on)
-        runners = RUNNERS if not (self.notify_flags or self.bcast or aof is not None
-                                  or trace is not None) else None
+        runners = None if hooks else RUNNERS
         while i < nitems:
             fn, argv, sink, part = items[i]
             i += 1
@@ -592,8 +588,7 @@ class ShardActor(pykka.ThreadingActor):
                         continue
                     # what the runner left becomes ordinary items in its place
                     i -= 1
-                    items[i:i + 1] = [(fn, run_argv(items[i], r), None, 0)
-                                      for r in range(k, total)]
+                    items[i:i + 1] = run_items(items[i], k)
                     nitems = len(items)
                     extra += k
                     continue

@@ -572,7 +572,7 @@ Parser_take_routed(Parser *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *stats = PyTuple_GET_ITEM(route, 2);
             PyObject *handler = PyTuple_GET_ITEM(route, 0);
             Py_ssize_t flat_argc = rsize == 5 ? PyLong_AsSsize_t(PyTuple_GET_ITEM(route, 3)) : 0;
-            if (PyErr_Occurred()) {
+            if ((arity == -1 || flat_argc == -1) && PyErr_Occurred()) {
                 Py_DECREF(req);
                 rc = R_ERROR;
                 break;

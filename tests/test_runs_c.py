@@ -558,6 +558,26 @@ def _flat(name, reqs):
     return [name] + [a for r in reqs for a in r]
 
 
+# (flat run?, C loops?, table): each flat way against the C item runner
+FLAT_WAYS = [(True, True, KeyTable), (True, False, KeyTable), (True, False, PyKeyTable),
+             (False, True, KeyTable)]
+
+
+def _db_with(T, contents, stamps, ttls):
+    """A keyspace-like db on a table T holding `contents` (each key stamped
+    from `stamps`, default 1; the clock at 77) and the `ttls` of its keys."""
+    table = T(5)
+    for k, v in contents.items():
+        table[k] = v
+        table.set_lru(k, stamps.get(k, 1))
+    table.clock = 77
+    db = _KeyspaceLike(table, 1000)
+    for k, t in ttls.items():
+        if k in table:
+            db.expires[k] = t
+    return db
+
+
 @settings(max_examples=300, deadline=None)
 @given(store=st.dictionaries(names, values, max_size=30),
        ttls=st.dictionaries(names, st.sampled_from([0, 999, 1000, 1001, 5000, -(1 << 70), 1 << 70]),
@@ -572,24 +592,16 @@ def test_flat_get_runner_does_what_the_item_runner_does(store, ttls, keys, resp2
     items = [(cmd_get, [b"GET", k], None, 0) for k in keys]
     before = {k: n for n, k in enumerate(store)}
     results = []
-    for way, c_loop, T in [("flat", True, KeyTable), ("flat", False, KeyTable),
-                           ("flat", False, PyKeyTable), ("items", True, KeyTable)]:
+    for is_flat, c_loop, T in FLAT_WAYS:
         saved = shard_mod.C_RUN_GET, shard_mod.C_RUN_GET_FLAT
         shard_mod.C_RUN_GET = c_run_get if c_loop else None
         shard_mod.C_RUN_GET_FLAT = c_run_get_flat if c_loop else None
         try:
-            table = T(5)
-            for k, v in {**pad, **store}.items():
-                table[k] = v
-                table.set_lru(k, before.get(k, 1))
-            table.clock = 77
-            db = _KeyspaceLike(table, 1000)
-            for k, t in ttls.items():
-                if k in table:
-                    db.expires[k] = t
+            db = _db_with(T, {**pad, **store}, before, ttls)
+            table = db.data
             replies = [b"before"]
             proto = 2 if resp2 else 3
-            if way == "flat":
+            if is_flat:
                 j = server.commands.strings.run_get_flat(db, list(flat), 1, replies, proto)
             else:
                 j = server.commands.strings.run_get(db, items, 0, replies, proto)
@@ -619,24 +631,17 @@ def test_flat_set_runner_does_what_the_item_runner_does(store, ttls, reqs, big, 
     flat = _flat(b"SET", reqs)
     items = [(cmd_set, [b"SET", k, v], None, 0) for k, v in reqs]
     results = []
-    for way, c_loop, T in [("flat", True, KeyTable), ("flat", False, KeyTable),
-                           ("flat", False, PyKeyTable), ("items", True, KeyTable)]:
+    for is_flat, c_loop, T in FLAT_WAYS:
         saved = shard_mod.C_RUN_SET, shard_mod.C_RUN_SET_FLAT
         shard_mod.C_RUN_SET = c_run_set if c_loop else None
         shard_mod.C_RUN_SET_FLAT = c_run_set_flat if c_loop else None
         try:
-            table = T(5)
-            for k, v in {**pad, **store}.items():
-                table[k] = v
-            table.clock = 77
-            db = _KeyspaceLike(table, 1000)
+            db = _db_with(T, {**pad, **store}, {}, ttls)
+            table = db.data
             db.watchers = None
             db.shard.waiters = {b"somekey": 1} if blocked else None
-            for k, t in ttls.items():
-                if k in table:
-                    db.expires[k] = t
             replies = [b"before"]
-            if way == "flat":
+            if is_flat:
                 j = server.commands.strings.run_set_flat(db, list(flat), 2, replies, 2)
             else:
                 j = server.commands.strings.run_set(db, items, 0, replies, 2)
